@@ -1,0 +1,158 @@
+"""``csonboard serve``: the webhook receiver under gunicorn, plus a worker.
+
+``serve --no-worker`` runs gunicorn in this process. Plain ``serve`` supervises
+two children -- ``serve --no-worker`` and ``worker`` -- rather than running the
+worker inside gunicorn's master, because the master reaps every child process
+it has and would take the worker's exit status from under its supervisor. A
+worker that dies is restarted; if the receiver dies, serve stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+import click
+from gunicorn.app.base import BaseApplication
+from gunicorn.errors import HaltServer
+from gunicorn.glogging import Logger as GunicornLogger
+
+from csonboard.cli.context import Context, pass_context
+from csonboard.errors import CsonboardError
+from csonboard.ledger import Ledger
+from csonboard.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@click.command("serve")
+@click.option("--host", help="Overrides receiver.host.")
+@click.option("--port", type=click.IntRange(0, 65535), help="Overrides receiver.port.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Overrides receiver.workers.")
+@click.option("--no-worker", is_flag=True, help="Receive only; run `csonboard worker` elsewhere.")
+@click.option("--no-migrate", is_flag=True, help="Do not apply pending ledger migrations first.")
+@pass_context
+def command(
+    ctx: Context,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    no_worker: bool,
+    no_migrate: bool,
+) -> None:
+    """Receive Stripe webhooks (POST /webhooks/stripe) and, unless --no-worker,
+    process them in a worker process."""
+    settings = ctx.settings
+    # Fail here, with exit status 2, rather than in every gunicorn worker.
+    settings.webhook_secrets()
+    _ = settings.livemode
+    receiver = settings.receiver.model_copy(
+        update={
+            k: v
+            for k, v in {"host": host, "port": port, "workers": workers}.items()
+            if v is not None
+        }
+    )
+    if not no_migrate:
+        ledger = Ledger.open(settings.ledger_url)
+        try:
+            ledger.upgrade()
+        finally:
+            ledger.close()
+    if no_worker:
+        _run_gunicorn(settings, bind=f"{receiver.host}:{receiver.port}", workers=receiver.workers)
+        return
+    base = [sys.executable, "-m", "csonboard", *ctx.global_args()]
+    serve_args = ["--host", receiver.host, "--port", str(receiver.port)]
+    serve_args += ["--workers", str(receiver.workers)]
+    code = _supervise(
+        receiver_argv=[*base, "serve", "--no-worker", "--no-migrate", *serve_args],
+        worker_argv=[*base, "worker", "--no-migrate"],
+    )
+    if code:
+        raise CsonboardError(f"the receiver stopped with exit status {code}")
+
+
+def _supervise(receiver_argv: list[str], worker_argv: list[str]) -> int:
+    """Run both children until the receiver exits or we are told to stop.
+    Returns the receiver's exit status (0 after SIGINT/SIGTERM)."""
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    receiver = subprocess.Popen(receiver_argv)  # noqa: S603 -- our own command
+    worker = subprocess.Popen(worker_argv)  # noqa: S603
+    try:
+        while not stopping and receiver.poll() is None:
+            if worker.poll() is not None:
+                log.error("worker exited with status %s; restarting it", worker.returncode)
+                time.sleep(1)
+                worker = subprocess.Popen(worker_argv)  # noqa: S603
+            time.sleep(0.2)
+    finally:
+        for child in (receiver, worker):
+            if child.poll() is None:
+                child.terminate()
+        for child in (receiver, worker):
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if stopping else (receiver.returncode or 0)
+
+
+def _run_gunicorn(settings: Settings, *, bind: str, workers: int) -> None:
+    try:
+        _Gunicorn(settings, bind=bind, workers=workers).run()
+    except HaltServer as exc:
+        raise CsonboardError(f"the receiver could not start: {exc.reason}") from None
+
+
+class _RootLogger(GunicornLogger):  # type: ignore[misc]
+    """Gunicorn's error log through our handlers, so --log-format json covers it."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in list(self.error_log.handlers):
+            self.error_log.removeHandler(handler)
+        self.error_log.propagate = True
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    """Gunicorn driven from code. Each gunicorn worker builds its own app after
+    the fork, so no database connection is shared between processes."""
+
+    def __init__(self, settings: Settings, *, bind: str, workers: int) -> None:
+        self._settings = settings
+        self._options: dict[str, object] = {
+            "bind": bind,
+            "workers": workers,
+            "worker_class": "gthread",
+            "threads": 4,
+            "timeout": 30,
+            "graceful_timeout": 10,
+            "logger_class": _RootLogger,
+            # gunicorn 24+ opens a control socket in $HOME by default; we do not use it.
+            "control_socket_disable": True,
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            if key in self.cfg.settings:
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from csonboard_webhooks import create_app
+
+        return create_app(self._settings)

@@ -1,0 +1,89 @@
+"""The ledger: the durable truth about every event and every onboarding.
+
+The queue only says "look at id X"; everything a worker needs it reads here, so
+a lost or duplicated queue message can never lose or double work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
+
+from csonboard.errors import LedgerUnavailable
+from csonboard.ledger.database import make_engine, pending_migrations, upgrade
+from csonboard.ledger.events import EVENT_STATUSES, EventRecord, EventStore, IncomingEvent
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ledger:
+    """The ledger on one database. ``clock`` is injected so tests control time."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine = engine
+        self.now = clock
+        self.events = EventStore(self)
+
+    @classmethod
+    def open(cls, url: str, clock: Callable[[], datetime] = utcnow) -> Ledger:
+        """Open the ledger at ``url`` (no migration; see :meth:`upgrade`)."""
+        return cls(make_engine(url), clock)
+
+    def upgrade(self) -> list[str]:
+        """Apply pending migrations (safe to race with other processes); returns
+        the revisions this call applied."""
+        with self._wrap_outages():
+            return upgrade(self.engine)
+
+    def pending_migrations(self) -> list[str]:
+        with self._wrap_outages():
+            return pending_migrations(self.engine)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction; commits on success. Outages become LedgerUnavailable."""
+        with self._wrap_outages(), self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (on SQLite it does not take the write lock)."""
+        with (
+            self._wrap_outages(),
+            self.engine.connect().execution_options(read_only=True) as connection,
+            connection.begin(),
+        ):
+            yield connection
+
+    def ping(self) -> None:
+        """Raise LedgerUnavailable unless the database answers."""
+        with self.read() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _wrap_outages(self) -> Iterator[None]:
+        try:
+            yield
+        except (OperationalError, InterfaceError, ProgrammingError) as exc:
+            # The driver's message names the host or file, never the password.
+            reason = (str(exc.orig) if exc.orig is not None else str(exc)).strip()
+            if "no such table" in reason or "does not exist" in reason:
+                raise LedgerUnavailable(
+                    "the ledger has no tables yet: run `csonboard db upgrade`"
+                ) from exc
+            if isinstance(exc, ProgrammingError):
+                raise
+            raise LedgerUnavailable(f"ledger unavailable: {reason}") from exc
+
+
+__all__ = ["EVENT_STATUSES", "EventRecord", "IncomingEvent", "Ledger", "utcnow"]

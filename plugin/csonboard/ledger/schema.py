@@ -1,0 +1,90 @@
+"""Ledger tables (SQLAlchemy Core). Alembic migrations must produce exactly this;
+a test compares the two.
+
+All times are timezone-aware UTC in Python. SQLite has no time zone type, so
+they are stored there as naive UTC and made aware again on the way out.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A datetime that is always aware and always UTC; naive input is a bug."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger; use an aware UTC time")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# One row per Stripe event, exactly as received. The primary key on the Stripe
+# event id is what makes a duplicate delivery (even a concurrent one at another
+# receiver) a no-op.
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("type", String(255), nullable=False),
+    Column("api_version", String(64)),
+    Column("livemode", Boolean, nullable=False),
+    Column("created", UTCDateTime, nullable=False),
+    # The object the event is about (cs_..., sub_..., in_...) and its customer,
+    # copied out at receipt so operators can filter without parsing bodies.
+    Column("object_id", String(255)),
+    Column("customer_id", String(255)),
+    Column("body", LargeBinary, nullable=False),
+    Column("signature", Text),
+    Column("source", String(16), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("outcome", Text),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "type"),
+    Index(None, "object_id"),
+    Index(None, "customer_id"),
+    Index(None, "received_at"),
+)

@@ -1,0 +1,123 @@
+"""The queue is a doorbell: it tells a worker "look at X", nothing more.
+
+Messages carry a kind and an id only. Every handler re-reads the ledger and
+takes a lease before doing anything, so a duplicated message is harmless; a
+lost one (Huey does not redeliver after a killed consumer) is rung again by the
+worker's periodic sweep of the ledger.
+
+Backends (Huey): ``SqliteHuey`` in the data directory by default, ``RedisHuey``
+when ``queue_url`` is ``redis://...``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from huey import RedisHuey, SqliteHuey
+from huey.storage import RedisStorage
+
+from csonboard.errors import ConfigError, QueueUnavailable
+from csonboard.settings import Settings
+
+Kind = Literal["event", "onboarding"]
+Handler = Callable[[Kind, str], None]
+
+_TASK_NAME = "csonboard.ring"
+
+
+class Doorbell:
+    """Rings workers about ledger entries. Construct with :func:`open_doorbell`."""
+
+    def __init__(self, huey: Any, handler: Handler | None) -> None:
+        self.huey = huey
+        self._handler = handler
+
+        # Huey finds a task by name in the consumer; the producer side registers
+        # the same name so that it can enqueue. Only a worker passes a handler.
+        @huey.task(name=_TASK_NAME, retries=0)  # type: ignore[untyped-decorator]
+        def ring(kind: Kind, ident: str) -> None:
+            if self._handler is None:
+                raise RuntimeError("this process only rings the doorbell; it has no worker")
+            self._handler(kind, ident)
+
+        self._ring = ring
+
+    def ring(self, kind: Kind, ident: str, eta: datetime | None = None) -> None:
+        """Enqueue a message; at ``eta`` if given. Raises QueueUnavailable."""
+        with _outages():
+            if eta is None:
+                self._ring(kind, ident)
+            else:
+                self._ring.schedule(args=(kind, ident), eta=eta)
+
+    def depth(self) -> int:
+        """Messages waiting (not counting scheduled ones). Raises QueueUnavailable."""
+        with _outages():
+            return int(self.huey.pending_count())
+
+    def drain(self, limit: int = 10_000) -> int:
+        """Run queued messages in this thread until none is left (tests, ``--burst``).
+
+        Scheduled messages are not waited for; the sweep covers them. Returns
+        how many messages ran.
+        """
+        count = 0
+        while count < limit:
+            with _outages():
+                # Redis dequeues block for a while on an empty queue; look first.
+                task = self.huey.dequeue() if self.huey.pending_count() else None
+            if task is None:
+                return count
+            self.huey.execute(task)
+            count += 1
+        return count
+
+    def consumer(self, threads: int, poll_seconds: float) -> Any:
+        """A Huey consumer running ``threads`` worker threads."""
+        return self.huey.create_consumer(
+            workers=threads,
+            worker_type="thread",
+            periodic=False,
+            initial_delay=min(0.05, poll_seconds),
+            max_delay=poll_seconds,
+            check_worker_health=True,
+        )
+
+    def close(self) -> None:
+        """Release the queue's connections (SQLite handle or Redis pool)."""
+        storage = self.huey.storage
+        storage.close()
+        if isinstance(storage, RedisStorage):
+            storage.conn.close()  # Huey leaves its Redis client's pool open
+
+
+def open_doorbell(settings: Settings, handler: Handler | None = None) -> Doorbell:
+    """The doorbell for ``settings.queue_url``; pass ``handler`` in a worker."""
+    url = settings.queue_url
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            import redis  # noqa: F401  (only to give a clear message when missing)
+        except ModuleNotFoundError:
+            raise ConfigError(
+                "queue_url", "redis is not installed; install csonboard[scale]"
+            ) from None
+        huey = RedisHuey(settings.queue_name, url=url, results=False, utc=True)
+    else:
+        path = Path(url.removeprefix("sqlite:///")) if url else settings.data_dir / "queue.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        huey = SqliteHuey(settings.queue_name, filename=str(path), results=False, utc=True)
+    return Doorbell(huey, handler)
+
+
+@contextmanager
+def _outages() -> Iterator[None]:
+    try:
+        yield
+    except QueueUnavailable:
+        raise
+    except Exception as exc:  # sqlite3, redis and OS errors alike
+        raise QueueUnavailable(f"queue unavailable: {exc.__class__.__name__}: {exc}") from exc

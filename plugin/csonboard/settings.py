@@ -1,0 +1,283 @@
+"""Settings: a TOML file plus ``CSONBOARD_*`` environment variables.
+
+Every setting has a key ``section.name`` (or ``name`` at the top level) and an
+environment variable ``CSONBOARD_<SECTION>_<NAME>``; the environment wins over
+the file. Secrets (API keys, passwords, signing secrets) are read from the
+environment only: putting one in the file is an error, so it cannot end up in a
+repository by accident.
+
+Failure policy: :func:`load_settings` raises :class:`~csonboard.errors.ConfigError`
+for the first problem it finds, with a one-line message naming the key (and its
+environment variable) and what is wrong. The CLI turns that into exit status 2.
+Unknown keys in the file and unknown ``CSONBOARD_*`` variables are errors too: a
+typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from csonboard.errors import ConfigError
+
+ENV_PREFIX = "CSONBOARD_"
+CONFIG_ENV = "CSONBOARD_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _secret(description: str) -> Any:
+    """A field that may only come from the environment."""
+    return Field(default=None, description=description, json_schema_extra={"secret": True})
+
+
+class StripeSettings(_Section):
+    mode: Literal["auto", "test", "live"] = "auto"
+    api_base: str = ""
+    tolerance_seconds: int = Field(default=300, gt=0)
+    max_network_retries: int = Field(default=2, ge=0, le=10)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    api_key: SecretStr | None = _secret("the Stripe secret or restricted key")
+    webhook_secrets: tuple[SecretStr, ...] = Field(
+        default=(), json_schema_extra={"secret": True}, description="whsec_... secrets"
+    )
+
+    @field_validator("webhook_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+
+class ReceiverSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=2, ge=1, le=64)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+
+
+class ComputeStacksSettings(_Section):
+    url: str = ""
+    api_version: int | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    admin_username: SecretStr | None = _secret("an admin API credential's username")
+    admin_password: SecretStr | None = _secret("an admin API credential's password")
+
+
+class WorkerSettings(_Section):
+    threads: int = Field(default=4, ge=1, le=256)
+    lease_seconds: int = Field(default=300, ge=5)
+    max_attempts: int = Field(default=12, ge=1)
+    backoff_seconds: float = Field(default=5.0, gt=0)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    sweep_seconds: float = Field(default=30.0, gt=0)
+    poll_seconds: float = Field(default=1.0, gt=0)
+
+
+class Settings(_Section):
+    """All settings. Sections: ``stripe``, ``receiver``, ``cs``, ``worker``."""
+
+    data_dir: Path = Path("csonboard-data")
+    database_url: str = ""
+    queue_url: str = ""
+    queue_name: str = "csonboard"
+    plans: Path | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    secret_key: SecretStr | None = _secret("signs the links handed to browsers")
+
+    stripe: StripeSettings = StripeSettings()
+    receiver: ReceiverSettings = ReceiverSettings()
+    cs: ComputeStacksSettings = ComputeStacksSettings()
+    worker: WorkerSettings = WorkerSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        if value.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship with the "scale" extra.
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @field_validator("queue_url")
+    @classmethod
+    def _check_queue_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://", "sqlite:///")):
+            raise ValueError("must be empty (SQLite in data_dir), sqlite:///PATH or redis://...")
+        return value
+
+    # -- derived values -------------------------------------------------------------
+
+    @property
+    def ledger_url(self) -> str:
+        """The SQLAlchemy URL of the ledger (SQLite in ``data_dir`` by default)."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'ledger.db'}"
+
+    @property
+    def livemode(self) -> bool:
+        """Whether we deal in live money. Raises ConfigError if it cannot be told."""
+        if self.stripe.mode != "auto":
+            return self.stripe.mode == "live"
+        key = self.stripe.api_key.get_secret_value() if self.stripe.api_key else ""
+        if key.startswith(("sk_live_", "rk_live_")):
+            return True
+        if key.startswith(("sk_test_", "rk_test_")):
+            return False
+        raise ConfigError(
+            "stripe.mode",
+            "cannot tell test from live: set CSONBOARD_STRIPE_API_KEY (sk_test_/sk_live_...) "
+            "or stripe.mode",
+        )
+
+    def webhook_secrets(self) -> list[str]:
+        """The signing secrets to try, in order. Raises ConfigError when none is set."""
+        secrets = [s.get_secret_value() for s in self.stripe.webhook_secrets]
+        if not secrets:
+            raise ConfigError(
+                "stripe.webhook_secrets",
+                "required: set CSONBOARD_STRIPE_WEBHOOK_SECRETS (comma-separated whsec_...)",
+            )
+        return secrets
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "stripe": StripeSettings,
+    "receiver": ReceiverSettings,
+    "cs": ComputeStacksSettings,
+    "worker": WorkerSettings,
+}
+
+
+def env_name(key: str) -> str:
+    """``"stripe.api_key"`` -> ``"CSONBOARD_STRIPE_API_KEY"``."""
+    return ENV_PREFIX + key.replace(".", "_").upper()
+
+
+def all_settings() -> dict[str, tuple[str, bool]]:
+    """Every setting's key -> (its environment variable, whether it is a secret)."""
+    return {
+        key: (env_name(key), _is_secret(model, name)) for key, (model, name) in _all_keys().items()
+    }
+
+
+def _is_secret(model: type[_Section], name: str) -> bool:
+    extra = model.model_fields[name].json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("secret"))
+
+
+def _all_keys() -> dict[str, tuple[type[_Section], str]]:
+    """Every settable key, mapped to the model and field that holds it."""
+    keys: dict[str, tuple[type[_Section], str]] = {}
+    for name in Settings.model_fields:
+        if name not in _SECTIONS:
+            keys[name] = (Settings, name)
+    for section, model in _SECTIONS.items():
+        for name in model.model_fields:
+            keys[f"{section}.{name}"] = (model, name)
+    return keys
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError("config", f"file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError("config", f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", f"{path} is not valid TOML: {exc}") from None
+
+
+def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"stripe": {"mode": "test"}}`` -> ``{"stripe.mode": "test"}``."""
+    flat: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in _SECTIONS and not isinstance(value, Mapping):
+            raise ConfigError(name, f"must be a table ([{name}]), got {value!r}")
+        if name in _SECTIONS and isinstance(value, Mapping):
+            for inner, inner_value in value.items():
+                flat[f"{name}.{inner}"] = inner_value
+        else:
+            flat[name] = value
+    return flat
+
+
+def load_settings(config_path: Path | None = None, environ: Mapping[str, str] = {}) -> Settings:
+    """Build :class:`Settings` from the TOML file and the environment.
+
+    ``config_path`` wins over ``CSONBOARD_CONFIG`` in ``environ``. Pass
+    ``os.environ`` explicitly; nothing here reads process state on its own.
+
+    Raises :class:`ConfigError` naming the first bad key.
+    """
+    keys = _all_keys()
+    path = config_path or (Path(environ[CONFIG_ENV]) if environ.get(CONFIG_ENV) else None)
+    from_file = _flatten(_read_file(path)) if path else {}
+
+    values: dict[str, Any] = {}
+    for key, value in from_file.items():
+        if key not in keys:
+            raise ConfigError(key, f"unknown setting in {path}")
+        model, name = keys[key]
+        if _is_secret(model, name):
+            raise ConfigError(
+                key, f"is a secret: set it in the environment as {env_name(key)}, not in {path}"
+            )
+        values[key] = value
+
+    by_env = {env_name(key): key for key in keys}
+    for var, value in environ.items():
+        if not var.startswith(ENV_PREFIX) or var == CONFIG_ENV:
+            continue
+        if var not in by_env:
+            raise ConfigError(var, "unknown environment variable (check the spelling)")
+        values[by_env[var]] = value
+
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        section, _, name = key.rpartition(".")
+        (nested.setdefault(section, {}) if section else nested)[name] = value
+    try:
+        settings = Settings.model_validate(nested)
+    except ValidationError as exc:
+        raise _config_error(exc, values) from None
+    if settings.stripe.mode != "auto" and settings.stripe.api_key:
+        _check_key_matches_mode(settings)
+    return settings
+
+
+def _check_key_matches_mode(settings: Settings) -> None:
+    key = settings.stripe.api_key.get_secret_value() if settings.stripe.api_key else ""
+    live_key = key.startswith(("sk_live_", "rk_live_"))
+    test_key = key.startswith(("sk_test_", "rk_test_"))
+    if (settings.stripe.mode == "live" and test_key) or (
+        settings.stripe.mode == "test" and live_key
+    ):
+        raise ConfigError(
+            "stripe.mode",
+            f"is {settings.stripe.mode!r} but CSONBOARD_STRIPE_API_KEY is a "
+            f"{'live' if live_key else 'test'} key",
+        )
+
+
+def _config_error(exc: ValidationError, values: Mapping[str, Any]) -> ConfigError:
+    """Turn pydantic's report into one line about the first bad key."""
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
+    model_key = key if key in values else key.split(".")[0]
+    problem = first["msg"]
+    if model_key in values:
+        model, name = _all_keys().get(model_key, (Settings, ""))
+        shown = "<hidden>" if name and _is_secret(model, name) else repr(values[model_key])
+        problem = f"{problem} (got {shown})"
+    return ConfigError(f"{key} ({env_name(key)})", problem)

@@ -1,0 +1,180 @@
+"""Proving a webhook is Stripe's and turning it into a ledger entry.
+
+Two steps, kept apart so that an operator-supplied event (``replay --file``),
+which has no signature, goes through the same parsing:
+
+1. :func:`verify_signature` -- the official library's HMAC check against every
+   configured secret (any match passes, for secret rotation), then our own
+   timestamp window, applied to old *and* future timestamps (the library only
+   checks old ones).
+2. :func:`parse_event` -- the body must be a snapshot (v1) Stripe event in the
+   mode we run in; the fields the ledger indexes are copied out.
+
+Both raise :class:`~csonboard.errors.WebhookRejected` with a message that names
+the problem and is safe to return to the sender (no secrets, no body).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+
+from csonboard.errors import WebhookRejected
+from csonboard.ledger import IncomingEvent
+from csonboard.ledger.events import EventSource
+
+_MAX_ID = 255
+
+
+def verify_signature(
+    body: bytes,
+    header: str | None,
+    secrets: Sequence[str],
+    *,
+    tolerance: int,
+    now: datetime,
+) -> str:
+    """Check ``header`` (``Stripe-Signature``) over the raw ``body``.
+
+    Returns the body decoded as UTF-8 (what Stripe signed). Raises
+    WebhookRejected when the body is empty or not UTF-8, the header is missing
+    or malformed, no secret matches, or the signed timestamp is more than
+    ``tolerance`` seconds away from ``now`` in either direction.
+    """
+    if not body:
+        raise WebhookRejected("empty body: expected a Stripe event as JSON")
+    if not header:
+        raise WebhookRejected("missing Stripe-Signature header")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WebhookRejected("body is not valid UTF-8") from None
+
+    problem = "no webhook secret configured"
+    for secret in secrets:
+        try:
+            # tolerance=None: the library would only check old timestamps, and
+            # with its own clock; the window is checked below, both ways.
+            stripe.WebhookSignature.verify_header(text, header, secret, tolerance=None)
+        except stripe.SignatureVerificationError as exc:
+            problem = str(exc.user_message or exc).strip()
+            continue
+        _check_timestamp(header, tolerance, now)
+        return text
+    raise WebhookRejected(f"signature verification failed: {problem}")
+
+
+def _check_timestamp(header: str, tolerance: int, now: datetime) -> None:
+    # The library has just verified the header, so exactly this t= was signed.
+    stamp = next(int(item[2:]) for item in header.split(",") if item.startswith("t="))
+    skew = stamp - now.timestamp()
+    if skew < -tolerance:
+        raise WebhookRejected(
+            f"timestamp is {int(-skew)} s old (tolerance {tolerance} s): "
+            "a replayed or long-delayed delivery"
+        )
+    if skew > tolerance:
+        raise WebhookRejected(
+            f"timestamp is {int(skew)} s in the future (tolerance {tolerance} s): "
+            "check this server's clock"
+        )
+
+
+def parse_event(
+    text: str | bytes,
+    *,
+    livemode: bool,
+    signature: str | None,
+    source: EventSource,
+) -> IncomingEvent:
+    """Parse a snapshot event body into what the ledger stores.
+
+    The stored body is the exact bytes given. Raises WebhookRejected for JSON
+    that is not a Stripe v1 event, a thin (v2) notification, missing or
+    mistyped fields, or an event whose ``livemode`` differs from ours.
+    """
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise WebhookRejected(f"body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise WebhookRejected("body is not a JSON object")
+    kind = data.get("object")
+    if kind == "v2.core.event":
+        raise WebhookRejected(
+            "thin (v2) event notifications are not supported: send snapshot events to this endpoint"
+        )
+    if kind != "event":
+        raise WebhookRejected(f"not a Stripe event: 'object' is {kind!r}, expected 'event'")
+
+    event_id = _str_field(data, "id")
+    event_type = _str_field(data, "type")
+    created = _int_field(data, "created")
+    event_livemode = _bool_field(data, "livemode")
+    if event_livemode != livemode:
+        mine, theirs = ("live", "test") if livemode else ("test", "live")
+        raise WebhookRejected(
+            f"{theirs}-mode event sent to a {mine}-mode endpoint: check the endpoint and keys"
+        )
+    api_version = data.get("api_version")
+    obj = _data_object(data)
+    return IncomingEvent(
+        id=event_id,
+        type=event_type,
+        api_version=api_version if isinstance(api_version, str) else None,
+        livemode=event_livemode,
+        created=datetime.fromtimestamp(created, UTC),
+        object_id=_short_str(obj.get("id")),
+        customer_id=_customer_of(obj),
+        body=raw,
+        signature=signature,
+        source=source,
+    )
+
+
+def _str_field(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not 0 < len(value) <= _MAX_ID:
+        raise WebhookRejected(f"event field {name!r} must be a string of 1 to {_MAX_ID} characters")
+    return value
+
+
+def _int_field(data: dict[str, Any], name: str) -> int:
+    value = data.get(name)
+    # bool is an int in Python; a created of `true` is not a timestamp.
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**40:
+        raise WebhookRejected(f"event field {name!r} must be a Unix time in seconds")
+    return value
+
+
+def _bool_field(data: dict[str, Any], name: str) -> bool:
+    value = data.get(name)
+    if not isinstance(value, bool):
+        raise WebhookRejected(f"event field {name!r} must be true or false")
+    return value
+
+
+def _data_object(data: dict[str, Any]) -> dict[str, Any]:
+    inner = data.get("data")
+    obj = inner.get("object") if isinstance(inner, dict) else None
+    if not isinstance(obj, dict):
+        raise WebhookRejected("event has no 'data.object'")
+    return obj
+
+
+def _customer_of(obj: dict[str, Any]) -> str | None:
+    if obj.get("object") == "customer":
+        return _short_str(obj.get("id"))
+    customer = obj.get("customer")
+    if isinstance(customer, dict):  # expanded
+        customer = customer.get("id")
+    return _short_str(customer)
+
+
+def _short_str(value: object) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= _MAX_ID else None

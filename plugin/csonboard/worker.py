@@ -1,0 +1,196 @@
+"""The worker: takes a ledger entry's lease, runs its handler, records the outcome.
+
+Failure policy, by error type (``csonboard.errors``):
+
+- transient (network, 5xx, 429, ledger locked): retried with exponential
+  backoff and jitter, at most ``worker.max_attempts`` times, then ``dead``;
+- permanent (a 422, an unmapped price, a policy refusal): ``dead`` at once,
+  with the message a person needs to act on it;
+- anything unexpected (a bug) is logged with its traceback and treated as
+  transient, so it is retried a few times and then dead-lettered, never lost.
+
+A periodic sweep re-rings every entry the ledger says is due, which recovers
+lost queue messages and the work of killed workers (expired leases).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from csonboard.errors import CsonboardError, QueueUnavailable, TransientError
+from csonboard.ledger import EventRecord, Ledger
+from csonboard.queue import Doorbell, Kind
+from csonboard.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a handler did with an event, in words an operator can read."""
+
+    status: Literal["done", "ignored"]
+    detail: str
+
+
+EventHandler = Callable[[EventRecord], Outcome]
+
+
+def backoff_seconds(
+    attempt: int,
+    *,
+    base: float,
+    cap: float,
+    rng: Callable[[], float] = random.random,
+    at_least: float | None = None,
+) -> float:
+    """Delay before retry number ``attempt`` (1-based): exponential, capped, with
+    jitter in [50 %, 100 %] so that a burst of failures does not retry in step.
+    ``at_least`` (a server's own retry hint) raises the floor."""
+    delay = min(cap, base * 2.0 ** max(0, attempt - 1)) * (0.5 + rng() / 2)
+    return max(delay, at_least or 0.0)
+
+
+def worker_name() -> str:
+    """A lease owner id unique to this process: host, pid and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    """Runs ledger work. ``routes`` maps Stripe event types to handlers; types
+    without a handler are stored as ``ignored``."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        doorbell: Doorbell,
+        routes: Mapping[str, EventHandler],
+        settings: WorkerSettings,
+        *,
+        name: str | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.ledger = ledger
+        self.doorbell = doorbell
+        self.routes = routes
+        self.settings = settings
+        self.name = name or worker_name()
+        self._rng = rng
+
+    def handle(self, kind: Kind, ident: str) -> None:
+        """The doorbell's handler: one message, one unit of work."""
+        if kind == "event":
+            self.process_event(ident)
+        else:
+            log.warning("unknown message kind %r for %s; ignored", kind, ident)
+
+    def process_event(self, event_id: str) -> None:
+        """Process one event if it is due and nobody else holds it."""
+        record = self.ledger.events.claim(event_id, self.name, self.settings.lease_seconds)
+        if record is None:
+            return  # not due, already done, or another worker has it
+        handler = self.routes.get(record.type)
+        started = time.monotonic()
+        try:
+            outcome = handler(record) if handler else Outcome("ignored", "type not handled")
+        except CsonboardError as exc:
+            self._fail_event(record, exc)
+            return
+        except Exception as exc:
+            log.exception("bug while processing event %s", record.id)
+            self._fail_event(record, TransientError(f"unexpected {exc.__class__.__name__}: {exc}"))
+            return
+        if not self.ledger.events.finish(record.id, self.name, outcome.status, outcome.detail):
+            log.warning("lost the lease on event %s before finishing it", record.id)
+        log.info(
+            "event processed",
+            extra={
+                "event_id": record.id,
+                "event_type": record.type,
+                "status": outcome.status,
+                "outcome": outcome.detail,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+
+    def _fail_event(self, record: EventRecord, exc: CsonboardError) -> None:
+        retry_at = self.retry_time(record.attempts, exc)
+        self.ledger.events.fail(record.id, self.name, str(exc), retry_at)
+        fields = {"event_id": record.id, "event_type": record.type, "attempts": record.attempts}
+        if retry_at is None:
+            log.error("event dead-lettered: %s", exc, extra=fields)
+            return
+        log.warning("event failed, retrying at %s: %s", retry_at.isoformat(), exc, extra=fields)
+        self._ring_quietly("event", record.id, retry_at)
+
+    def retry_time(self, attempts: int, exc: CsonboardError) -> datetime | None:
+        """When to try again after ``attempts`` tries failed with ``exc``; None = dead."""
+        if not exc.transient or attempts >= self.settings.max_attempts:
+            return None
+        hint = exc.retry_after if isinstance(exc, TransientError) else None
+        delay = backoff_seconds(
+            attempts,
+            base=self.settings.backoff_seconds,
+            cap=self.settings.backoff_max_seconds,
+            rng=self._rng,
+            at_least=hint,
+        )
+        return self.ledger.now() + timedelta(seconds=delay)
+
+    def _ring_quietly(self, kind: Kind, ident: str, eta: datetime | None = None) -> None:
+        try:
+            self.doorbell.ring(kind, ident, eta)
+        except QueueUnavailable as exc:
+            log.warning("could not ring the queue for %s %s (the sweep will): %s", kind, ident, exc)
+
+    def sweep(self) -> int:
+        """Ring the doorbell for every entry that is due. Returns how many."""
+        due = self.ledger.events.due()
+        for event_id in due:
+            self._ring_quietly("event", event_id)
+        return len(due)
+
+    def run_burst(self) -> int:
+        """Process everything due now in this thread, then return (tests, ``--burst``).
+
+        Returns the number of messages handled.
+        """
+        handled = 0
+        while True:
+            self.sweep()
+            ran = self.doorbell.drain()
+            handled += ran
+            if ran == 0:
+                return handled
+
+    def run_forever(self) -> None:
+        """Consume the queue with ``worker.threads`` threads and sweep periodically,
+        until SIGINT or SIGTERM."""
+        stop = threading.Event()
+        sweeper = threading.Thread(target=self._sweep_loop, args=(stop,), name="sweep", daemon=True)
+        sweeper.start()
+        try:
+            self.doorbell.consumer(self.settings.threads, self.settings.poll_seconds).run()
+        finally:
+            stop.set()
+            sweeper.join(timeout=5)
+
+    def _sweep_loop(self, stop: threading.Event) -> None:
+        # Sweep at once: work accepted while no worker ran is picked up on start.
+        while True:
+            try:
+                self.sweep()
+            except CsonboardError as exc:
+                log.warning("sweep failed (will try again): %s", exc)
+            if stop.wait(self.settings.sweep_seconds):
+                return

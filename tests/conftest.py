@@ -1,0 +1,139 @@
+"""Shared fixtures: settings, ledgers and queues on real backends.
+
+PostgreSQL and Redis are real servers. Where one is missing the tests that need
+it skip with the reason -- unless REQUIRE_TEST_SERVICES=1 (CI sets it), which
+turns "missing" into a failure so a broken CI machine cannot pass by skipping.
+Addresses: TEST_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/test)
+and TEST_REDIS_URL (default redis://127.0.0.1:6379/0).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from csonboard.ledger import Ledger
+from csonboard.queue import Doorbell, open_doorbell
+from csonboard.settings import Settings, load_settings
+
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRED = os.environ.get("REQUIRE_TEST_SERVICES") == "1"
+
+WEBHOOK_SECRET = "whsec_test_primary"
+OLD_WEBHOOK_SECRET = "whsec_test_rotated_out"
+
+
+def _missing(service: str, reason: object) -> None:
+    message = f"{service} is not reachable ({reason})"
+    if REQUIRED:
+        pytest.fail(f"{message}; REQUIRE_TEST_SERVICES=1 says it must be", pytrace=False)
+    pytest.skip(f"{message}; start it or set TEST_{service.upper()}_URL")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    try:
+        engine = create_engine(POSTGRES_URL)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 -- any failure means "not reachable"
+        _missing("postgres", exc)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"csonboard_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        client.ping()
+        client.close()
+    except Exception as exc:  # noqa: BLE001
+        _missing("redis", exc)
+    return REDIS_URL
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a test-mode installation in ``tmp_path``."""
+    return {
+        "CSONBOARD_DATA_DIR": str(tmp_path / "data"),
+        "CSONBOARD_STRIPE_MODE": "test",
+        "CSONBOARD_STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
+        "CSONBOARD_QUEUE_NAME": f"t{uuid.uuid4().hex[:10]}",
+        "CSONBOARD_WORKER_BACKOFF_SECONDS": "1",
+    }
+
+
+def make_settings(tmp_path: Path, **env: str) -> Settings:
+    """Settings as an operator would give them, through the real loader."""
+    return load_settings(None, {**base_env(tmp_path), **env})
+
+
+@dataclass
+class Stack:
+    """One backend combination: the settings, the environment that gives them,
+    and everything opened on it (closed when the test ends)."""
+
+    name: str
+    settings: Settings
+    env: dict[str, str]
+    opened: list[Ledger | Doorbell] = field(default_factory=list)
+
+    def ledger(self, clock: Callable[[], Any] | None = None) -> Ledger:
+        """A migrated ledger on this stack's database."""
+        ledger = Ledger.open(self.settings.ledger_url, *([clock] if clock else []))
+        ledger.upgrade()
+        self.opened.append(ledger)
+        return ledger
+
+    def doorbell(self, handler: Any = None) -> Doorbell:
+        doorbell = open_doorbell(self.settings, handler)
+        self.opened.append(doorbell)
+        return doorbell
+
+    def close(self) -> None:
+        for resource in self.opened:
+            resource.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres+redis"])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """The embedded default (SQLite ledger and queue) and the scale-out pair
+    (PostgreSQL ledger, Redis queue): every test using it runs on both."""
+    env = base_env(tmp_path)
+    if request.param == "postgres+redis":
+        env["CSONBOARD_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+        env["CSONBOARD_QUEUE_URL"] = request.getfixturevalue("redis_server")
+    stack = Stack(request.param, load_settings(None, env), env)
+    yield stack
+    if request.param == "postgres+redis":
+        stack.doorbell().huey.flush()
+    stack.close()

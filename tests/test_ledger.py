@@ -1,0 +1,214 @@
+"""The ledger: migrations, exactly-once storage and leases, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from conftest import Stack
+from csonboard.ledger import IncomingEvent, Ledger
+from csonboard.ledger.schema import metadata
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def incoming(event_id: str = "evt_1", body: bytes = b'{"id": "evt_1"}') -> IncomingEvent:
+    return IncomingEvent(
+        id=event_id,
+        type="checkout.session.completed",
+        api_version="2026-10-28.endive",
+        livemode=False,
+        created=T0,
+        object_id="cs_test_1",
+        customer_id="cus_1",
+        body=body,
+        signature="t=1,v1=00",
+        source="webhook",
+    )
+
+
+def test_migrations_build_exactly_the_declared_schema(stack: Stack) -> None:
+    ledger = stack.ledger()
+    with ledger.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []
+    assert ledger.pending_migrations() == []
+
+
+def test_instances_starting_together_migrate_safely(stack: Stack) -> None:
+    env = {**os.environ, **stack.env}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "csonboard", "db", "upgrade"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [child.communicate(timeout=60) for child in children]
+
+    assert [child.returncode for child in children] == [0, 0, 0], results
+    outputs = sorted(out.strip() for out, _ in results)
+    assert outputs == ["applied 0001", "the ledger is up to date", "the ledger is up to date"]
+    assert stack.ledger().pending_migrations() == []
+
+
+_RACE = """
+import sys
+from csonboard.ledger import Ledger, IncomingEvent
+from datetime import datetime, UTC
+ledger = Ledger.open(sys.argv[1])
+event = IncomingEvent(id="evt_race", type="t", api_version=None, livemode=False,
+    created=datetime.now(UTC), object_id=None, customer_id=None, body=b"{}",
+    signature=None, source="webhook")
+sys.stdin.readline()  # start together
+print("stored" if ledger.events.add(event) else "duplicate")
+"""
+
+
+def test_one_event_racing_into_several_processes_is_stored_once(stack: Stack) -> None:
+    stack.ledger()  # migrated
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACE, stack.settings.ledger_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    answers = sorted(child.communicate(timeout=60)[0].strip() for child in children)
+
+    assert answers == ["duplicate"] * 5 + ["stored"]
+    assert stack.ledger().events.counts() == {"received": 1}
+
+
+def test_the_body_is_kept_byte_for_byte(stack: Stack) -> None:
+    ledger = stack.ledger()
+    body = '{"name": "Zoë 🚀",\r\n  "x":\t1 }'.encode()
+    ledger.events.add(incoming(body=body))
+    assert ledger.events.body("evt_1") == body
+
+
+def test_only_one_of_many_racing_workers_gets_the_lease(stack: Stack) -> None:
+    ledger = stack.ledger()
+    ledger.events.add(incoming())
+    winners: list[str] = []
+    start = threading.Barrier(8)
+
+    def claim(name: str) -> None:
+        start.wait()
+        if ledger.events.claim("evt_1", name, 60):
+            winners.append(name)
+
+    threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(winners) == 1
+
+
+def test_an_expired_lease_passes_to_another_worker_and_the_first_loses_it(stack: Stack) -> None:
+    clock = Clock()
+    ledger = stack.ledger(clock)
+    ledger.events.add(incoming())
+    assert ledger.events.claim("evt_1", "crashed", 60) is not None
+
+    clock.advance(30)
+    assert ledger.events.claim("evt_1", "second", 60) is None
+    assert ledger.events.due() == []
+
+    clock.advance(31)
+    assert ledger.events.due() == ["evt_1"]
+    taken = ledger.events.claim("evt_1", "second", 60)
+    assert taken is not None and taken.attempts == 2
+    assert ledger.events.finish("evt_1", "crashed", "done", "late") is False
+    assert ledger.events.finish("evt_1", "second", "done", "ok") is True
+    record = ledger.events.get("evt_1")
+    assert record is not None and (record.status, record.outcome) == ("done", "ok")
+
+
+def test_a_failed_event_is_due_again_at_its_retry_time_and_a_dead_one_never(stack: Stack) -> None:
+    clock = Clock()
+    ledger = stack.ledger(clock)
+    ledger.events.add(incoming("evt_retry"))
+    ledger.events.add(incoming("evt_dead"))
+    ledger.events.claim("evt_retry", "w", 60)
+    ledger.events.claim("evt_dead", "w", 60)
+
+    ledger.events.fail("evt_retry", "w", "ComputeStacks 503", T0 + timedelta(seconds=90))
+    ledger.events.fail("evt_dead", "w", "unknown price price_x", None)
+
+    assert ledger.events.due() == []
+    clock.advance(90)
+    assert ledger.events.due() == ["evt_retry"]
+    dead = ledger.events.get("evt_dead")
+    assert dead is not None and (dead.status, dead.last_error) == ("dead", "unknown price price_x")
+
+
+def test_requeue_makes_dead_work_due_with_fresh_attempts_but_spares_held_work(stack: Stack) -> None:
+    ledger = stack.ledger()
+    ledger.events.add(incoming("evt_dead"))
+    ledger.events.add(incoming("evt_held"))
+    ledger.events.claim("evt_dead", "w", 60)
+    ledger.events.fail("evt_dead", "w", "boom", None)
+    ledger.events.claim("evt_held", "w", 600)
+
+    assert ledger.events.requeue(["evt_dead", "evt_held"]) == 1
+    requeued = ledger.events.get("evt_dead")
+    assert requeued is not None and (requeued.status, requeued.attempts) == ("received", 0)
+    assert ledger.events.due() == ["evt_dead"]
+
+
+def test_find_filters_by_status_type_customer_object_and_time(stack: Stack) -> None:
+    clock = Clock()
+    ledger = stack.ledger(clock)
+    ledger.events.add(incoming("evt_old"))
+    clock.advance(3600)
+    ledger.events.add(incoming("evt_new"))
+    ledger.events.claim("evt_new", "w", 60)
+    ledger.events.finish("evt_new", "w", "ignored", "type not handled")
+
+    assert [e.id for e in ledger.events.find()] == ["evt_new", "evt_old"]
+    assert [e.id for e in ledger.events.find(statuses=["ignored"])] == ["evt_new"]
+    assert [e.id for e in ledger.events.find(since=T0 + timedelta(minutes=30))] == ["evt_new"]
+    assert [e.id for e in ledger.events.find(until=T0 + timedelta(minutes=30))] == ["evt_old"]
+    assert len(ledger.events.find(customer_id="cus_1", object_id="cs_test_1")) == 2
+    assert ledger.events.find(types=["invoice.paid"]) == []
+    assert len(ledger.events.find(limit=1)) == 1
+
+
+def test_naive_times_are_refused_rather_than_guessed(tmp_path: object) -> None:
+    ledger = Ledger.open(f"sqlite:///{tmp_path}/l.db", clock=lambda: datetime(2026, 1, 1))
+    ledger.upgrade()
+    with pytest.raises(Exception, match="naive datetime"):
+        ledger.events.add(incoming())
+    ledger.close()

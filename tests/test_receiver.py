@@ -1,0 +1,305 @@
+"""POST /webhooks/stripe: verify, store exactly once, ring the queue, answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET, Stack, make_settings
+from csonboard.ledger import Ledger
+from csonboard.queue import Doorbell
+from csonboard.settings import Settings
+from csonboard_webhooks import create_app
+from stripe_events import event_body, signed_headers
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+STAMP = int(NOW.timestamp())
+
+
+class Endpoint:
+    """A receiver app on a real ledger and queue, with the clock fixed at NOW."""
+
+    def __init__(self, stack: Stack, settings: Settings | None = None) -> None:
+        self.ledger: Ledger = stack.ledger()
+        self.doorbell: Doorbell = stack.doorbell()
+        self.app: Flask = create_app(
+            settings or stack.settings,
+            ledger=self.ledger,
+            doorbell=self.doorbell,
+            clock=lambda: NOW,
+        )
+        self.client: FlaskClient = self.app.test_client()
+
+    def post(self, body: str | bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        response = self.client.post("/webhooks/stripe", data=body, headers=headers)
+        return response.status_code, response.get_json(silent=True) or {}
+
+    def stored(self) -> int:
+        return sum(self.ledger.events.counts().values())
+
+
+@pytest.fixture
+def endpoint(stack: Stack) -> Endpoint:
+    return Endpoint(stack)
+
+
+def test_signed_event_is_stored_verbatim_and_rings_the_queue(endpoint: Endpoint) -> None:
+    obj = {"id": "cs_test_a1", "object": "checkout.session", "customer": "cus_A1"}
+    body = event_body(event_id="evt_a1", obj=obj, created=STAMP)
+    headers = signed_headers(body, WEBHOOK_SECRET, STAMP)
+
+    status, answer = endpoint.post(body, headers)
+
+    assert (status, answer) == (200, {"status": "accepted", "event": "evt_a1"})
+    record = endpoint.ledger.events.get("evt_a1")
+    assert record is not None
+    assert (record.type, record.status, record.source) == (
+        "checkout.session.completed",
+        "received",
+        "webhook",
+    )
+    assert (record.object_id, record.customer_id) == ("cs_test_a1", "cus_A1")
+    assert record.signature == headers["Stripe-Signature"]
+    assert record.created == NOW
+    assert endpoint.ledger.events.body("evt_a1") == body.encode()
+    assert endpoint.doorbell.depth() == 1
+
+
+def test_a_duplicate_delivery_answers_duplicate_and_adds_no_row_or_job(endpoint: Endpoint) -> None:
+    body = event_body(event_id="evt_dup", created=STAMP)
+    first = endpoint.post(body, signed_headers(body, WEBHOOK_SECRET, STAMP))
+    # Stripe re-signs a retry with a new timestamp; the body is the same event.
+    again = endpoint.post(body, signed_headers(body, WEBHOOK_SECRET, STAMP + 60))
+
+    assert first == (200, {"status": "accepted", "event": "evt_dup"})
+    assert again == (200, {"status": "duplicate", "event": "evt_dup"})
+    assert endpoint.stored() == 1
+    assert endpoint.doorbell.depth() == 1
+
+
+def test_any_configured_secret_verifies_during_rotation(stack: Stack, tmp_path: Any) -> None:
+    rotated = make_settings(
+        tmp_path,
+        **{
+            **stack.env,
+            "CSONBOARD_STRIPE_WEBHOOK_SECRETS": f"{WEBHOOK_SECRET},{OLD_WEBHOOK_SECRET}",
+        },
+    )
+    endpoint = Endpoint(stack, rotated)
+    body = event_body(event_id="evt_rot", created=STAMP)
+
+    status, _ = endpoint.post(body, signed_headers(body, OLD_WEBHOOK_SECRET, STAMP))
+
+    assert status == 200
+    assert endpoint.ledger.events.get("evt_rot") is not None
+
+
+def _signed(body: str, stamp: int = STAMP, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+    return signed_headers(body, secret, stamp)
+
+
+GOOD = event_body(event_id="evt_good", created=STAMP)
+Case = Callable[[], tuple[str | bytes, dict[str, str]]]
+BAD_REQUESTS: list[tuple[str, Case, int, str]] = [
+    (
+        "no signature header",
+        lambda: (GOOD, {"Content-Type": "application/json"}),
+        400,
+        "missing Stripe-Signature",
+    ),
+    (
+        "garbage header",
+        lambda: (GOOD, {"Content-Type": "application/json", "Stripe-Signature": "nonsense"}),
+        400,
+        "Unable to extract timestamp",
+    ),
+    (
+        "no v1 scheme",
+        lambda: (
+            GOOD,
+            {"Content-Type": "application/json", "Stripe-Signature": f"t={STAMP},v0=abc"},
+        ),
+        400,
+        "expected scheme v1",
+    ),
+    (
+        "wrong secret",
+        lambda: (GOOD, _signed(GOOD, secret="whsec_someone_else")),
+        400,
+        "No signatures found matching",
+    ),
+    (
+        "body altered after signing",
+        lambda: (GOOD.replace("evt_good", "evt_evil"), _signed(GOOD)),
+        400,
+        "No signatures found matching",
+    ),
+    ("stale timestamp", lambda: (GOOD, _signed(GOOD, STAMP - 301)), 400, "301 s old"),
+    ("future timestamp", lambda: (GOOD, _signed(GOOD, STAMP + 400)), 400, "400 s in the future"),
+    ("empty body", lambda: (b"", _signed("")), 400, "empty body"),
+    ("invalid UTF-8", lambda: (b'{"id": "\xff\xfe"}', _signed("{}")), 400, "not valid UTF-8"),
+    ("truncated JSON", lambda: (GOOD[:40], _signed(GOOD[:40])), 400, "not JSON"),
+    ("not JSON", lambda: ("hello", _signed("hello")), 400, "not JSON"),
+    ("a JSON array", lambda: ("[1, 2]", _signed("[1, 2]")), 400, "not a JSON object"),
+    (
+        "not an event",
+        lambda: ('{"object": "customer"}', _signed('{"object": "customer"}')),
+        400,
+        "not a Stripe event",
+    ),
+    ("thin v2 event", lambda: (THIN, _signed(THIN)), 400, "thin (v2)"),
+    (
+        "live event on a test endpoint",
+        lambda: (LIVE, _signed(LIVE)),
+        400,
+        "live-mode event sent to a test-mode endpoint",
+    ),
+    ("no event type", lambda: (NO_TYPE, _signed(NO_TYPE)), 400, "'type'"),
+    ("created is not a time", lambda: (BAD_CREATED, _signed(BAD_CREATED)), 400, "'created'"),
+    (
+        "wrong content type",
+        lambda: (GOOD, {**_signed(GOOD), "Content-Type": "text/plain"}),
+        415,
+        "application/json",
+    ),
+    (
+        "form content type",
+        lambda: ("a=b", {**_signed("a=b"), "Content-Type": "application/x-www-form-urlencoded"}),
+        415,
+        "application/json",
+    ),
+    ("over the size limit", lambda: (BIG, _signed(BIG)), 413, "limit is 1048576 bytes"),
+]
+THIN = json.dumps({"id": "evt_thin", "object": "v2.core.event", "type": "v1.billing.meter"})
+LIVE = event_body(event_id="evt_live", livemode=True, created=STAMP)
+NO_TYPE = json.dumps({"id": "evt_x", "object": "event", "created": STAMP, "livemode": False})
+BAD_CREATED = event_body(event_id="evt_c", created=STAMP).replace(
+    f'"created": {STAMP}', '"created": true'
+)
+BIG = event_body(event_id="evt_big", created=STAMP, padding="x" * (1024 * 1024))
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "says"),
+    [pytest.param(c, s, m, id=name) for name, c, s, m in BAD_REQUESTS],
+)
+def test_bad_requests_get_a_4xx_naming_the_problem_and_leave_the_ledger_alone(
+    endpoint: Endpoint, case: Case, status: int, says: str
+) -> None:
+    body, headers = case()
+
+    got, answer = endpoint.post(body, headers)
+
+    assert got == status
+    assert says in answer["error"]
+    assert endpoint.stored() == 0
+    assert endpoint.doorbell.depth() == 0
+
+
+def test_unknown_routes_and_methods_answer_json(endpoint: Endpoint) -> None:
+    response = endpoint.client.get("/webhooks/stripe")
+    assert response.status_code == 405
+    assert "error" in response.get_json()
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    body=st.binary(max_size=2048),
+    # What an HTTP header value can carry on the wire: no control characters.
+    signature=st.text(
+        st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f"), max_size=200
+    ),
+    content_type=st.sampled_from(
+        ["application/json", "application/json; charset=utf-8", "text/html", ""]
+    ),
+)
+def test_arbitrary_unsigned_input_never_gets_a_5xx_nor_reaches_the_ledger(
+    endpoint: Endpoint, body: bytes, signature: str, content_type: str
+) -> None:
+    headers = {"Content-Type": content_type, "Stripe-Signature": signature}
+
+    status, answer = endpoint.post(body, headers)
+
+    assert status in (400, 413, 415), answer
+    assert answer.get("error")
+    assert endpoint.stored() == 0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(["id", "object", "type", "created", "livemode", "data", "api_version"]),
+        json_values,
+    )
+)
+def test_correctly_signed_but_arbitrary_json_is_stored_only_if_it_is_an_event(
+    endpoint: Endpoint, fields: dict[str, Any]
+) -> None:
+    body = json.dumps(fields)
+    before = endpoint.stored()
+
+    status, answer = endpoint.post(body, _signed(body))
+
+    assert status in (200, 400), answer
+    assert endpoint.stored() == before + (1 if answer.get("status") == "accepted" else 0)
+    if status == 200:
+        assert fields["object"] == "event" and fields["livemode"] is False
+
+
+def test_readyz_is_ready_when_ledger_and_queue_answer(endpoint: Endpoint) -> None:
+    response = endpoint.client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "ready"
+    assert endpoint.client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_readyz_says_what_is_not_ready(tmp_path: Any) -> None:
+    settings = make_settings(tmp_path, CSONBOARD_QUEUE_URL="redis://127.0.0.1:9/0")
+    app = create_app(settings)  # ledger never migrated, queue on a closed port
+
+    response = app.test_client().get("/readyz")
+
+    body = response.get_json()
+    assert response.status_code == 503
+    assert "csonboard db upgrade" in body["ledger"]
+    assert body["queue"].startswith("queue unavailable")
+
+
+def test_a_ledger_outage_answers_503_so_stripe_retries(tmp_path: Any) -> None:
+    settings = make_settings(
+        tmp_path, CSONBOARD_DATABASE_URL="postgresql://nobody@127.0.0.1:9/none"
+    )
+    client = create_app(settings).test_client()
+    body = event_body(created=int(datetime.now(UTC).timestamp()))
+
+    response = client.post(
+        "/webhooks/stripe", data=body, headers=signed_headers(body, WEBHOOK_SECRET)
+    )
+
+    assert response.status_code == 503
+    assert "retry later" in response.get_json()["error"]

@@ -1,0 +1,28 @@
+"""What the request handlers need, built once per process by ``create_app``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+
+from csonboard.ledger import Ledger
+from csonboard.queue import Doorbell
+
+
+@dataclass(frozen=True)
+class Receiver:
+    ledger: Ledger
+    doorbell: Doorbell
+    secrets: tuple[str, ...]
+    tolerance: int
+    livemode: bool
+    clock: Callable[[], datetime]
+
+
+def receiver() -> Receiver:
+    """The current app's :class:`Receiver`."""
+    found: Receiver = current_app.extensions["csonboard"]
+    return found

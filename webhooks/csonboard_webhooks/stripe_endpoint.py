@@ -1,0 +1,54 @@
+"""``POST /webhooks/stripe``: verify, store exactly once, ring the queue, answer.
+
+Answers (DESIGN.md §7): 200 ``{"status": "accepted"|"duplicate", "event": id}``;
+400 ``{"error": ...}`` for a bad signature, a stale or future timestamp, the
+wrong mode or an unparsable body; 413 over the size limit; 415 for a body that
+is not declared JSON; 503 only when the ledger itself is down (so that Stripe
+retries). Bad input never gets a 5xx, and never touches the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, request
+
+from csonboard.errors import QueueUnavailable, WebhookRejected
+from csonboard.webhook import parse_event, verify_signature
+from csonboard_webhooks.state import receiver
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("stripe", __name__)
+
+
+@blueprint.post("/webhooks/stripe")
+def receive() -> tuple[dict[str, str], int]:
+    state = receiver()
+    try:
+        if request.mimetype != "application/json":
+            raise WebhookRejected(
+                f"Content-Type must be application/json, got {request.mimetype or 'none'!r}", 415
+            )
+        body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+        signature = request.headers.get("Stripe-Signature")
+        text = verify_signature(
+            body, signature, state.secrets, tolerance=state.tolerance, now=state.clock()
+        )
+        incoming = parse_event(text, livemode=state.livemode, signature=signature, source="webhook")
+    except WebhookRejected as exc:
+        log.warning("webhook rejected: %s", exc, extra={"remote": request.remote_addr})
+        return {"error": str(exc)}, exc.status
+
+    accepted = state.ledger.events.add(incoming)
+    if accepted:
+        try:
+            state.doorbell.ring("event", incoming.id)
+        except QueueUnavailable as exc:
+            # The event is safe in the ledger; the worker's sweep will find it.
+            log.warning("stored %s but could not ring the queue: %s", incoming.id, exc)
+    status = "accepted" if accepted else "duplicate"
+    log.info(
+        "event received",
+        extra={"event_id": incoming.id, "event_type": incoming.type, "status": status},
+    )
+    return {"status": status, "event": incoming.id}, 200
