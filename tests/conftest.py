@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -137,3 +138,54 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     if request.param == "postgres+redis":
         stack.doorbell().huey.flush()
     stack.close()
+
+
+@dataclass
+class Sandboxes:
+    """The ComputeStacks simulator and the Stripe stand-in, served over HTTP."""
+
+    cs_url: str
+    stripe_url: str
+    admin: tuple[str, str]
+    stripe_key: str
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """CSONBOARD_* variables pointing csonboard at these sandboxes."""
+        from csonboard.sandbox.catalog import example_plans
+
+        return {
+            "CSONBOARD_STRIPE_API_KEY": self.stripe_key,
+            "CSONBOARD_STRIPE_API_BASE": self.stripe_url,
+            "CSONBOARD_CS_URL": self.cs_url,
+            "CSONBOARD_CS_ADMIN_USERNAME": self.admin[0],
+            "CSONBOARD_CS_ADMIN_PASSWORD": self.admin[1],
+            "CSONBOARD_PLANS": str(example_plans()),
+            "CSONBOARD_ONBOARDING_POLL_SECONDS": "0.3",
+            "CSONBOARD_ONBOARDING_POLL_MAX_SECONDS": "1",
+            **extra,
+        }
+
+    def deliver_to(self, url: str, secret: str) -> None:
+        """Point the stand-in's webhooks at a receiver."""
+        requests.post(
+            f"{self.stripe_url}/_sandbox/webhooks", json={"url": url, "secret": secret}, timeout=10
+        ).raise_for_status()
+
+
+@pytest.fixture
+def sandboxes() -> Iterator[Sandboxes]:
+    from csonboard.sandbox.computestacks import create_app as create_cs_app
+    from csonboard.sandbox.server import start_in_thread
+    from csonboard.sandbox.stripe import create_app as create_stripe_app
+    from csonboard.sandbox.stripe import sandbox_account
+
+    admin = ("sandbox-admin", "sandbox-admin-password")
+    stripe_app = create_stripe_app(api_key="sk_test_sandbox")
+    cs = start_in_thread(create_cs_app(admin_username=admin[0], admin_password=admin[1]))
+    stripe_server = start_in_thread(stripe_app)
+    try:
+        yield Sandboxes(cs.url, stripe_server.url, admin, "sk_test_sandbox")
+    finally:
+        sandbox_account(stripe_app).stop()
+        stripe_server.stop()
+        cs.stop()

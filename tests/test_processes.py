@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+import stripe
 
-from conftest import WEBHOOK_SECRET, Stack, base_env
+from conftest import WEBHOOK_SECRET, Sandboxes, Stack, base_env
 from processes import csonboard, free_port, running, wait_until_ready
 from stripe_events import event_body, signed_headers
 
@@ -62,45 +63,47 @@ def test_two_receivers_on_one_ledger_store_concurrent_duplicates_once(
     assert ledger.events.counts() == {"received": 10}
     assert stack.doorbell().depth() == 10  # one job per event, none per duplicate
 
-    burst = csonboard("worker", "--burst", env=stack.env)
-    assert burst.returncode == 0, burst.stderr
-    assert ledger.events.counts() == {"done": 10}
 
-
-def test_serve_runs_a_worker_logs_json_and_keeps_secrets_and_bodies_out(tmp_path: Path) -> None:
-    env = base_env(tmp_path)
+def test_a_purchase_through_serve_becomes_a_project_and_logs_json_without_secrets(
+    tmp_path: Path, sandboxes: Sandboxes
+) -> None:
+    env = sandboxes.env(**base_env(tmp_path))
     url = f"http://127.0.0.1:{(port := free_port())}"
+    sandboxes.deliver_to(f"{url}/webhooks/stripe", WEBHOOK_SECRET)
+    buyer = stripe.StripeClient(sandboxes.stripe_key, base_addresses={"api": sandboxes.stripe_url})
     log = tmp_path / "serve.log"
-    marker = "buyer-address-line-that-must-not-be-logged"
-    body = event_body(
-        event_id="evt_served",
-        obj={
-            "id": "cs_test_served",
-            "object": "checkout.session",
-            "customer_details": {"address": marker},
-        },
-    )
     with running("--log-format", "json", "serve", "--port", str(port), env=env, log=log) as serve:
         wait_until_ready(url)
-        assert post(url, body) == (200, "accepted")
-        listed: list[dict[str, str]] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            listed = json.loads(csonboard("events", "list", "--json", env=env).stdout)
-            if listed and listed[0]["status"] == "done":
-                break
+        session = buyer.v1.checkout.sessions.create(
+            {
+                "mode": "subscription",
+                "line_items": [{"price": "price_sandbox_static_monthly", "quantity": 1}],
+                "customer_email": "grace@example.com",
+                "success_url": "https://shop.example/thanks",
+            }
+        )
+        requests.post(
+            f"{sandboxes.stripe_url}/_sandbox/checkout/sessions/{session.id}/complete",
+            json={"name": "Grace Hopper", "address": {"line1": "1 Navy Yard", "country": "US"}},
+            timeout=10,
+        ).raise_for_status()
+        shown: dict[str, object] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and shown.get("status") not in ("done", "dead"):
             time.sleep(0.3)
+            result = csonboard("onboardings", "show", session.id, "--json", env=env)
+            shown = json.loads(result.stdout) if result.returncode == 0 else {}
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(timeout=30) == 0
 
-    assert listed[0]["id"] == "evt_served"
-    assert listed[0]["status"] == "done"
-    lines = log.read_text().splitlines()
-    records = [json.loads(line) for line in lines]  # every line is one JSON object
-    received = [r for r in records if r["message"] == "event received"]
-    processed = [r for r in records if r["message"] == "event processed"]
-    assert received[0]["event_id"] == processed[0]["event_id"] == "evt_served"
-    assert received[0]["event_type"] == "checkout.session.completed"
+    assert shown["status"] == "done", shown
+    assert [step["step"] for step in shown["steps"]][-1] == "link_back"
+    [order] = shown["orders"]
+    assert order["project_id"] is not None
+    records = [json.loads(line) for line in log.read_text().splitlines()]  # every line is JSON
+    received = {r["event_type"] for r in records if r["message"] == "event received"}
+    assert "checkout.session.completed" in received
+    assert any(r["message"] == "onboarding done" and r["session_id"] == session.id for r in records)
     text = log.read_text()
-    assert WEBHOOK_SECRET not in text
-    assert marker not in text
+    for secret in (WEBHOOK_SECRET, sandboxes.admin[1], sandboxes.stripe_key, "1 Navy Yard"):
+        assert secret not in text

@@ -11,8 +11,8 @@ import pytest
 from conftest import WEBHOOK_SECRET, Stack
 from csonboard.errors import ComputeStacksUnavailable, OnboardingRefused
 from csonboard.ledger import EventRecord, Ledger
-from csonboard.runtime import build_worker
-from csonboard.worker import EventHandler, Outcome, Worker, backoff_seconds
+from csonboard.retry import backoff_seconds
+from csonboard.worker import EventHandler, Outcome, Worker
 from csonboard_webhooks import create_app
 from stripe_events import event_body, signed_headers
 from test_ledger import T0, Clock
@@ -55,9 +55,8 @@ def test_events_accepted_while_no_worker_runs_are_all_processed_when_one_starts(
     ids = deliver(stack, ledger, 5) + deliver(stack, ledger, 2, "customer.updated")
     assert ledger.events.counts() == {"received": 7}
 
-    worker = build_worker(stack.settings, ledger)
+    worker = make_worker(stack, {CHECKOUT: lambda r: Outcome("done", "onboarding started")}, ledger)
     worker.run_burst()
-    worker.doorbell.close()
 
     statuses = {e.id: (e.status, e.outcome) for e in ledger.events.find()}
     assert {statuses[i][0] for i in ids[:5]} == {"done"}

@@ -172,3 +172,17 @@ class OnboardingRefused(PermanentError):
 class StillWaiting(TransientError):
     """Not a failure: the thing awaited (an order, a payment) is not ready yet.
     The work is re-checked at ``retry_after`` without counting as a failed attempt."""
+
+
+class OnboardingHalted(CsonboardError):
+    """The onboarding stops here by design and is left in ``status``:
+    ``awaiting_payment`` (not paid yet), ``closed`` (nothing to provision) or
+    ``stuck`` (an order never finished; resumable). The message says why."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LeaseLost(CsonboardError):
+    """Another worker took over this work (our lease expired); stop touching it."""

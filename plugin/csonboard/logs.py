@@ -52,6 +52,7 @@ def configure_logging(log_format: Literal["text", "json"] = "text", level: str =
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Huey logs every task and Alembic every step at INFO; ours say what happened.
-    for noisy in ("huey", "alembic"):
+    # These log every task, migration step, API call or request at INFO; ours
+    # already say what happened.
+    for noisy in ("huey", "alembic", "stripe", "werkzeug"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -2,26 +2,65 @@
 
 from __future__ import annotations
 
-from csonboard.ledger import EventRecord, Ledger
+import requests
+
+from csonboard.computestacks import ComputeStacksClient
+from csonboard.errors import ConfigError
+from csonboard.ledger import Ledger
+from csonboard.onboarding import Onboarder, Services
+from csonboard.plans import Catalog, load_catalog
 from csonboard.queue import open_doorbell
+from csonboard.routes import checkout_routes
 from csonboard.settings import Settings
-from csonboard.worker import EventHandler, Outcome, Worker
-
-CHECKOUT_FULFIL = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
-
-
-def _awaiting_fulfilment(record: EventRecord) -> Outcome:
-    return Outcome("done", f"checkout {record.object_id} recorded; waiting for fulfilment")
+from csonboard.stripe_api import StripeGateway
+from csonboard.worker import Worker, worker_name
 
 
-def build_routes() -> dict[str, EventHandler]:
-    """Stripe event type -> handler. Types not listed are stored as ``ignored``."""
-    return dict.fromkeys(CHECKOUT_FULFIL, _awaiting_fulfilment)
+def computestacks_admin(settings: Settings) -> ComputeStacksClient:
+    """The admin ComputeStacks client; raises ConfigError for missing settings."""
+    cs = settings.cs
+    if not cs.url:
+        raise ConfigError("cs.url", "required: set CSONBOARD_CS_URL (https://your-computestacks)")
+    if cs.admin_username is None or cs.admin_password is None:
+        raise ConfigError(
+            "cs.admin_username",
+            "required: set CSONBOARD_CS_ADMIN_USERNAME and CSONBOARD_CS_ADMIN_PASSWORD "
+            "(an API credential of an admin user)",
+        )
+    return ComputeStacksClient(
+        cs.url.rstrip("/"),
+        requests.Session(),
+        username=cs.admin_username.get_secret_value(),
+        password=cs.admin_password.get_secret_value(),
+        api_version=cs.api_version,
+        timeout=cs.timeout_seconds,
+    )
+
+
+def catalog_of(settings: Settings) -> Catalog:
+    """The validated plan catalog; raises ConfigError naming the plan and key."""
+    if settings.plans is None:
+        raise ConfigError("plans", "required: set CSONBOARD_PLANS to the plan catalog (TOML)")
+    return load_catalog(settings.plans)
+
+
+def build_services(settings: Settings) -> Services:
+    """Everything the onboarding steps call, checked now so that a bad setting
+    stops the worker at start-up (exit status 2), not at the first purchase."""
+    return Services(
+        stripe=StripeGateway.from_settings(settings),
+        cs=computestacks_admin(settings),
+        catalog=catalog_of(settings),
+        policy=settings.onboarding,
+        livemode=settings.livemode,
+    )
 
 
 def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
-    """A worker wired to the ledger and queue named by ``settings``."""
+    """A worker wired to the ledger, queue, Stripe and ComputeStacks of ``settings``."""
+    services = build_services(settings)
     ledger = ledger or Ledger.open(settings.ledger_url)
+    name = worker_name()
     worker: Worker | None = None
 
     def handle(kind: str, ident: str) -> None:
@@ -29,5 +68,13 @@ def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
         worker.handle(kind, ident)  # type: ignore[arg-type]
 
     doorbell = open_doorbell(settings, handler=handle)
-    worker = Worker(ledger, doorbell, build_routes(), settings.worker)
+    onboarder = Onboarder(ledger, doorbell, services, settings.worker, name=name)
+    worker = Worker(
+        ledger,
+        doorbell,
+        checkout_routes(ledger, doorbell),
+        settings.worker,
+        onboard=onboarder.run,
+        name=name,
+    )
     return worker

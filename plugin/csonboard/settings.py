@@ -81,8 +81,16 @@ class WorkerSettings(_Section):
     poll_seconds: float = Field(default=1.0, gt=0)
 
 
+class OnboardingSettings(_Section):
+    skip_email_confirm: bool = True
+    on_email_conflict: Literal["fail", "adopt"] = "fail"
+    order_deadline_minutes: float = Field(default=15.0, gt=0)
+    poll_seconds: float = Field(default=2.0, gt=0)
+    poll_max_seconds: float = Field(default=30.0, gt=0)
+
+
 class Settings(_Section):
-    """All settings. Sections: ``stripe``, ``receiver``, ``cs``, ``worker``."""
+    """All settings. Sections: ``stripe``, ``receiver``, ``cs``, ``worker``, ``onboarding``."""
 
     data_dir: Path = Path("csonboard-data")
     database_url: str = ""
@@ -97,6 +105,7 @@ class Settings(_Section):
     receiver: ReceiverSettings = ReceiverSettings()
     cs: ComputeStacksSettings = ComputeStacksSettings()
     worker: WorkerSettings = WorkerSettings()
+    onboarding: OnboardingSettings = OnboardingSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -154,6 +163,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "receiver": ReceiverSettings,
     "cs": ComputeStacksSettings,
     "worker": WorkerSettings,
+    "onboarding": OnboardingSettings,
 }
 
 

@@ -24,12 +24,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from csonboard.errors import CsonboardError, QueueUnavailable, TransientError
 from csonboard.ledger import EventRecord, Ledger
 from csonboard.queue import Doorbell, Kind
+from csonboard.retry import next_attempt
 from csonboard.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -44,21 +45,6 @@ class Outcome:
 
 
 EventHandler = Callable[[EventRecord], Outcome]
-
-
-def backoff_seconds(
-    attempt: int,
-    *,
-    base: float,
-    cap: float,
-    rng: Callable[[], float] = random.random,
-    at_least: float | None = None,
-) -> float:
-    """Delay before retry number ``attempt`` (1-based): exponential, capped, with
-    jitter in [50 %, 100 %] so that a burst of failures does not retry in step.
-    ``at_least`` (a server's own retry hint) raises the floor."""
-    delay = min(cap, base * 2.0 ** max(0, attempt - 1)) * (0.5 + rng() / 2)
-    return max(delay, at_least or 0.0)
 
 
 def worker_name() -> str:
@@ -77,6 +63,7 @@ class Worker:
         routes: Mapping[str, EventHandler],
         settings: WorkerSettings,
         *,
+        onboard: Callable[[str], None] | None = None,
         name: str | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -84,6 +71,7 @@ class Worker:
         self.doorbell = doorbell
         self.routes = routes
         self.settings = settings
+        self.onboard = onboard
         self.name = name or worker_name()
         self._rng = rng
 
@@ -91,8 +79,10 @@ class Worker:
         """The doorbell's handler: one message, one unit of work."""
         if kind == "event":
             self.process_event(ident)
+        elif kind == "onboarding" and self.onboard is not None:
+            self.onboard(ident)
         else:
-            log.warning("unknown message kind %r for %s; ignored", kind, ident)
+            log.warning("no handler for %s %s; ignored", kind, ident)
 
     def process_event(self, event_id: str) -> None:
         """Process one event if it is due and nobody else holds it."""
@@ -124,7 +114,7 @@ class Worker:
         )
 
     def _fail_event(self, record: EventRecord, exc: CsonboardError) -> None:
-        retry_at = self.retry_time(record.attempts, exc)
+        retry_at = next_attempt(record.attempts, exc, self.settings, self.ledger.now(), self._rng)
         self.ledger.events.fail(record.id, self.name, str(exc), retry_at)
         fields = {"event_id": record.id, "event_type": record.type, "attempts": record.attempts}
         if retry_at is None:
@@ -132,20 +122,6 @@ class Worker:
             return
         log.warning("event failed, retrying at %s: %s", retry_at.isoformat(), exc, extra=fields)
         self._ring_quietly("event", record.id, retry_at)
-
-    def retry_time(self, attempts: int, exc: CsonboardError) -> datetime | None:
-        """When to try again after ``attempts`` tries failed with ``exc``; None = dead."""
-        if not exc.transient or attempts >= self.settings.max_attempts:
-            return None
-        hint = exc.retry_after if isinstance(exc, TransientError) else None
-        delay = backoff_seconds(
-            attempts,
-            base=self.settings.backoff_seconds,
-            cap=self.settings.backoff_max_seconds,
-            rng=self._rng,
-            at_least=hint,
-        )
-        return self.ledger.now() + timedelta(seconds=delay)
 
     def _ring_quietly(self, kind: Kind, ident: str, eta: datetime | None = None) -> None:
         try:
@@ -155,10 +131,13 @@ class Worker:
 
     def sweep(self) -> int:
         """Ring the doorbell for every entry that is due. Returns how many."""
-        due = self.ledger.events.due()
-        for event_id in due:
+        events = self.ledger.events.due()
+        for event_id in events:
             self._ring_quietly("event", event_id)
-        return len(due)
+        onboardings = self.ledger.onboardings.due() if self.onboard else []
+        for session_id in onboardings:
+            self._ring_quietly("onboarding", session_id)
+        return len(events) + len(onboardings)
 
     def run_burst(self) -> int:
         """Process everything due now in this thread, then return (tests, ``--burst``).

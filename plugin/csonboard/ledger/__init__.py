@@ -17,6 +17,12 @@ from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from csonboard.errors import LedgerUnavailable
 from csonboard.ledger.database import make_engine, pending_migrations, upgrade
 from csonboard.ledger.events import EVENT_STATUSES, EventRecord, EventStore, IncomingEvent
+from csonboard.ledger.onboardings import (
+    ONBOARDING_STATUSES,
+    Onboarding,
+    OnboardingStore,
+    StepRecord,
+)
 
 
 def utcnow() -> datetime:
@@ -30,6 +36,7 @@ class Ledger:
         self.engine = engine
         self.now = clock
         self.events = EventStore(self)
+        self.onboardings = OnboardingStore(self)
 
     @classmethod
     def open(cls, url: str, clock: Callable[[], datetime] = utcnow) -> Ledger:
@@ -86,4 +93,14 @@ class Ledger:
             raise LedgerUnavailable(f"ledger unavailable: {reason}") from exc
 
 
-__all__ = ["EVENT_STATUSES", "EventRecord", "IncomingEvent", "Ledger", "utcnow"]
+__all__ = [
+    "EVENT_STATUSES",
+    "ONBOARDING_STATUSES",
+    "EventRecord",
+    "IncomingEvent",
+    "Ledger",
+    "Onboarding",
+    "OrderRecord",
+    "StepRecord",
+    "utcnow",
+]

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -30,6 +31,7 @@ metadata = MetaData(
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
         "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     }
 )
 
@@ -87,4 +89,79 @@ events = Table(
     Index(None, "object_id"),
     Index(None, "customer_id"),
     Index(None, "received_at"),
+)
+
+
+# One row per Checkout Session: the onboarding that fulfils it. The primary key
+# on the session id is what makes fulfilment run once however many events,
+# replays and status pages ask for it.
+onboardings = Table(
+    "onboardings",
+    metadata,
+    Column("session_id", String(255), primary_key=True),
+    Column("status", String(24), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("step", String(32)),
+    Column("customer_id", String(255)),
+    Column("subscription_id", String(255)),
+    Column("cs_user_id", Integer),
+    Column("note", Text),
+    Column("last_error", Text),
+    Column("next_attempt_at", UTCDateTime),
+    Column("deadline_at", UTCDateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("source", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "customer_id"),
+    Index(None, "subscription_id"),
+    Index(None, "created_at"),
+)
+
+# The checkpoint of each step: written before the next step starts. ``result``
+# is JSON and never holds a secret (no passwords, no credentials).
+onboarding_steps = Table(
+    "onboarding_steps",
+    metadata,
+    Column(
+        "session_id",
+        String(255),
+        ForeignKey("onboardings.session_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("step", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("result", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+)
+
+
+# Every ComputeStacks order an onboarding placed, recorded the moment its id is
+# known: ComputeStacks has no idempotency keys, so this table is how a retry
+# after a crash recognises an order it already placed.
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column(
+        "session_id",
+        String(255),
+        ForeignKey("onboardings.session_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("unit", Integer, nullable=False),
+    Column("cs_user_id", Integer, nullable=False),
+    Column("project_name", String(255), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("project_id", Integer),
+    Column("placed_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "session_id"),
+    Index(None, "cs_user_id"),
 )

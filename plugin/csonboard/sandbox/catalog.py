@@ -1,4 +1,5 @@
-"""The sandbox catalog (``catalog.toml``): the seed both stand-ins start from."""
+"""The sandbox catalog (``catalog.toml``): the seed both stand-ins start from,
+and the example plan catalog that sells it (``config/plans.example.toml``)."""
 
 from __future__ import annotations
 
@@ -19,3 +20,14 @@ def load_catalog(path: Path | None = None) -> dict[str, Any]:
     else:
         text = path.read_text("utf-8")
     return tomllib.loads(text)
+
+
+def example_plans() -> Path:
+    """The example plan catalog: packaged in the wheel, or in a source checkout."""
+    packaged = resources.files(__package__).joinpath("plans.example.toml")
+    if packaged.is_file():
+        return Path(str(packaged))
+    source = Path(__file__).resolve().parents[3] / "config" / "plans.example.toml"
+    if source.is_file():
+        return source
+    raise FileNotFoundError("plans.example.toml is neither packaged nor in a source checkout")

@@ -31,6 +31,12 @@ def start_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Running
     open (fault injection) does not block the others.
     """
     server = make_server(host, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name=f"wsgi:{server.port}", daemon=True)
+    # A short poll interval makes stop() quick (the default waits up to 0.5 s).
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name=f"wsgi:{server.port}",
+        daemon=True,
+    )
     thread.start()
     return RunningServer(url=f"http://{host}:{server.port}", server=server, thread=thread)

@@ -1,0 +1,48 @@
+"""Typed client for the ComputeStacks controller API (reference/computestacks-api.md).
+
+Never imports Flask. Takes an injected ``requests.Session``; returns the frozen
+dataclasses of :mod:`.models`; raises only the ComputeStacks errors of
+:mod:`csonboard.errors`.
+"""
+
+from csonboard.computestacks.client import ComputeStacksClient
+from csonboard.computestacks.models import (
+    ApiCredential,
+    ContainerImage,
+    ImageVariant,
+    Location,
+    NewOrder,
+    NewUser,
+    Order,
+    OrderContainer,
+    OrderStatus,
+    PlacedOrder,
+    Product,
+    Project,
+    Region,
+    SettingParam,
+    SsoToken,
+    User,
+    UserUpdate,
+)
+
+__all__ = [
+    "ApiCredential",
+    "ComputeStacksClient",
+    "ContainerImage",
+    "ImageVariant",
+    "Location",
+    "NewOrder",
+    "NewUser",
+    "Order",
+    "OrderContainer",
+    "OrderStatus",
+    "PlacedOrder",
+    "Product",
+    "Project",
+    "Region",
+    "SettingParam",
+    "SsoToken",
+    "User",
+    "UserUpdate",
+]

@@ -1,0 +1,320 @@
+"""The ComputeStacks client: the calls csonboard makes, typed.
+
+Every call has a timeout. Idempotent calls (GET, PATCH, DELETE, and the
+suspension POST/DELETE, whose effect is idempotent) are retried on transient
+errors with exponential backoff and jitter. Calls that create something
+(users, credentials, orders, SSO tokens) are sent once: ComputeStacks has no
+idempotency keys, so a retried create makes a second thing. Their transient
+errors reach the caller, who must look before trying again (a user by
+external id or email, an order in the user's order list).
+
+Error mapping is described in :mod:`csonboard.computestacks.transport`.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+from collections.abc import Callable
+from urllib.parse import quote
+
+import requests
+
+from csonboard.computestacks.models import (
+    ApiCredential,
+    ContainerImage,
+    Location,
+    NewOrder,
+    NewUser,
+    Order,
+    PlacedOrder,
+    Product,
+    Project,
+    SsoToken,
+    User,
+    UserUpdate,
+)
+from csonboard.computestacks.parse import (
+    Call,
+    parse_credential,
+    parse_image,
+    parse_location,
+    parse_order,
+    parse_placed_order,
+    parse_product,
+    parse_project,
+    parse_sso,
+    parse_user,
+    root,
+)
+from csonboard.computestacks.transport import (
+    PAGE_SIZE,
+    RetryPolicy,
+    Transport,
+    read_fields,
+    read_json,
+)
+from csonboard.errors import ComputeStacksNotFound
+
+
+class ComputeStacksClient:
+    """One API credential talking to one ComputeStacks.
+
+    Admin calls need a credential whose user is an admin; user calls act as
+    the credential's owner (use :meth:`as_user` to act as a customer).
+
+    ``api_version`` adds ``; api_version=NN`` to ``Accept``; omitted by default,
+    which every server version accepts. ``attempts`` counts tries of an
+    idempotent call (1 disables retries). ``sleep``, ``jitter`` and ``clock``
+    are injected so tests run instantly. ``page_size`` is the ``per_page``
+    asked for when walking lists. ``max_wait`` caps how long a 429's
+    ``RateLimit-Reset`` is waited for inside a call; beyond it the
+    :class:`~csonboard.errors.ComputeStacksRateLimited` is raised with its
+    ``retry_after`` for the caller to reschedule.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        session: requests.Session,
+        *,
+        username: str,
+        password: str,
+        api_version: int | None = None,
+        timeout: float = 10.0,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        max_wait: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        if timeout <= 0 or page_size < 1:
+            raise ValueError("timeout and page_size must be positive")
+        self._base_url = base_url
+        self._session = session
+        self._api_version = api_version
+        self._timeout = timeout
+        self._retry = RetryPolicy(attempts, backoff, max_wait, sleep, jitter)
+        self._clock = clock
+        self._page_size = page_size
+        accept = "application/json"
+        if api_version is not None:
+            accept += f"; api_version={api_version}"
+        self._http = Transport(
+            base_url,
+            session,
+            auth=(username, password),
+            accept=accept,
+            timeout=timeout,
+            retry=self._retry,
+            clock=clock,
+            page_size=page_size,
+        )
+        self.username = username
+
+    def __repr__(self) -> str:
+        return f"ComputeStacksClient({self._base_url!r}, username={self.username!r})"
+
+    def as_user(self, username: str, password: str) -> ComputeStacksClient:
+        """A client with the same session and settings acting as another credential."""
+        r = self._retry
+        return ComputeStacksClient(
+            self._base_url,
+            self._session,
+            username=username,
+            password=password,
+            api_version=self._api_version,
+            timeout=self._timeout,
+            attempts=r.attempts,
+            backoff=r.backoff,
+            max_wait=r.max_wait,
+            sleep=r.sleep,
+            jitter=r.jitter,
+            clock=self._clock,
+            page_size=self._page_size,
+        )
+
+    # -- admin: users ---------------------------------------------------------------
+
+    def find_user_by_external_id(self, external_id: str) -> User | None:
+        """The user with this ``external_id``, or None (404).
+
+        ``external_id`` is not unique in ComputeStacks; with several matches the
+        server returns any one. Ids containing ``.`` or ``/`` cannot be routed by
+        the server and raise ValueError here. Retried when transient.
+        """
+        if not external_id or "." in external_id or "/" in external_id:
+            raise ValueError("external_id must be non-empty without '.' or '/'")
+        path = f"/api/admin/users/{quote(external_id, safe='')}"
+        return self._find_user(path, {"find_by_external_id": "true"})
+
+    def find_user_by_email(self, email: str) -> User | None:
+        """The user with this email (compared lower-cased), or None (404).
+        A blank email raises ValueError. Retried when transient."""
+        if not email.strip():
+            raise ValueError("email must not be blank")
+        key = base64.b64encode(email.strip().lower().encode("utf-8")).decode("ascii")
+        return self._find_user(f"/api/admin/users/{quote(key, safe='')}", {"find_by_email": "true"})
+
+    def _find_user(self, path: str, params: dict[str, str | int]) -> User | None:
+        try:
+            response = self._http.send("GET", path, params=params, retry=True)
+        except ComputeStacksNotFound:
+            return None
+        call = Call("GET", path)
+        return parse_user(root(read_json(response, call), call, "user"))
+
+    def get_user(self, user_id: int) -> User:
+        """The user with this id; ComputeStacksNotFound if none. Retried when transient."""
+        return self._user_call("GET", f"/api/admin/users/{user_id}", None, retry=True)
+
+    def create_user(self, user: NewUser) -> User:
+        """Create a user. Sent once, never retried: after a transient error look
+        the user up (by external id or email) before trying again. A taken email
+        raises ComputeStacksValidationError with "Email has already been taken"."""
+        return self._user_call("POST", "/api/admin/users", user.to_body(), retry=False)
+
+    def update_user(self, user_id: int, changes: UserUpdate) -> User:
+        """Change a user (PATCH); unset fields are kept. Retried when transient."""
+        return self._user_call(
+            "PATCH", f"/api/admin/users/{user_id}", changes.to_body(), retry=True
+        )
+
+    def _user_call(self, method: str, path: str, body: object, *, retry: bool) -> User:
+        response = self._http.send(method, path, body=body, retry=retry)
+        call = Call(method, path)
+        return parse_user(root(read_json(response, call), call, "user"))
+
+    def suspend_user(self, user_id: int) -> None:
+        """Suspend the user (``active=false``): new orders fail, credentials
+        still authenticate. Idempotent in effect, so retried when transient."""
+        self._http.send("POST", f"/api/admin/users/{user_id}/suspension", retry=True)
+
+    def unsuspend_user(self, user_id: int) -> None:
+        """Lift a suspension (``active=true``). Retried when transient."""
+        self._http.send("DELETE", f"/api/admin/users/{user_id}/suspension", retry=True)
+
+    def delete_user(self, user_id: int) -> None:
+        """Delete the user with its credentials. Delete its projects first: the
+        server's guard against users with projects is unreliable. Raises
+        ComputeStacksNotFound if the user is already gone. Retried when transient."""
+        self._http.send("DELETE", f"/api/admin/users/{user_id}", retry=True)
+
+    def create_api_credential(self, user_id: int, name: str) -> ApiCredential:
+        """Mint a new credential pair for the user; existing pairs keep working.
+        The password is readable only from this answer. Sent once, never retried:
+        a retry would mint a second pair."""
+        path = f"/api/admin/users/{user_id}/api_credentials"
+        response = self._http.send(
+            "POST", path, body={"api_credential": {"name": name}}, retry=False
+        )
+        call = Call("POST", path)
+        return parse_credential(root(read_json(response, call), call, "api_credential"))
+
+    def delete_api_credential(self, user_id: int, credential_id: int) -> None:
+        """Delete one credential pair. Raises ComputeStacksNotFound if it is
+        already gone (also when a retried delete had succeeded). Retried when transient."""
+        path = f"/api/admin/users/{user_id}/api_credentials/{credential_id}"
+        self._http.send("DELETE", path, retry=True)
+
+    def create_sso_token(self, user_id: int) -> SsoToken:
+        """A login token valid for one minute. Sent once, never retried."""
+        path = f"/api/admin/users/{user_id}/user_sso"
+        response = self._http.send("POST", path, retry=False)
+        return parse_sso(read_fields(response, Call("POST", path)))
+
+    def list_user_projects(self, user_id: int) -> tuple[Project, ...]:
+        """Every project of the user, including ones being deleted, all pages.
+        Retried when transient."""
+        return self._http.fetch_all(
+            f"/api/admin/users/{user_id}/projects", "projects", parse_project
+        )
+
+    # -- admin: images and orders --------------------------------------------------------
+
+    def get_admin_image(self, image_id: int) -> ContainerImage:
+        """The image with its variants (the admin endpoint lists them; the user
+        API at HEAD does not). ComputeStacksNotFound if none. Retried when transient."""
+        return self._image_call(f"/api/admin/container_images/{image_id}")
+
+    def default_variant_id(self, image_id: int) -> int:
+        """The id of the image's default variant (else its first), read through
+        the admin API. ComputeStacksProtocolError if it lists no variants."""
+        image = self.get_admin_image(image_id)
+        variant = image.default_variant()
+        if variant is None:
+            path = f"/api/admin/container_images/{image_id}"
+            raise Call("GET", path).protocol_error(f"image {image_id} lists no variants")
+        return variant.id
+
+    def get_admin_order(self, order_id: str) -> Order:
+        """Any user's order (project id from ``deployment``). ComputeStacksNotFound
+        if none. Retried when transient."""
+        return self._order_call(f"/api/admin/orders/{quote(order_id, safe='')}")
+
+    # -- user API (acts as the credential's owner) -------------------------------------
+
+    def list_products(self) -> tuple[Product, ...]:
+        """Products of the caller's billing plan, one row per product x region.
+        Retried when transient."""
+        path = "/api/products"
+        response = self._http.send("GET", path, retry=True)
+        return tuple(
+            parse_product(p) for p in read_fields(response, Call("GET", path)).items("products")
+        )
+
+    def list_locations(self) -> tuple[Location, ...]:
+        """All locations, all pages, including ones the caller may not order in.
+        Retried when transient."""
+        return self._http.fetch_all("/api/locations", "locations", parse_location)
+
+    def get_image(self, image_id: int) -> ContainerImage:
+        """An image with its setting params and required images, as the caller
+        sees it; ``variants`` may be empty (see :meth:`get_admin_image`).
+        Retried when transient."""
+        return self._image_call(f"/api/container_images/{image_id}")
+
+    def _image_call(self, path: str) -> ContainerImage:
+        response = self._http.send("GET", path, retry=True)
+        call = Call("GET", path)
+        return parse_image(root(read_json(response, call), call, "container_image"))
+
+    def create_order(self, order: NewOrder) -> PlacedOrder:
+        """Place an order as the caller; it starts ``pending`` and is processed
+        in the background. Sent once, never retried: a retry places a second
+        order. After a transient error, look for the order in
+        :meth:`list_orders` before placing again."""
+        path = "/api/orders"
+        response = self._http.send("POST", path, body=order.to_body(), retry=False)
+        call = Call("POST", path)
+        return parse_placed_order(root(read_json(response, call), call, "order"))
+
+    def get_order(self, order_id: str) -> Order:
+        """One of the caller's orders; ComputeStacksNotFound for anyone else's.
+        Retried when transient."""
+        return self._order_call(f"/api/orders/{quote(order_id, safe='')}")
+
+    def _order_call(self, path: str) -> Order:
+        response = self._http.send("GET", path, retry=True)
+        call = Call("GET", path)
+        return parse_order(root(read_json(response, call), call, "order"))
+
+    def list_orders(self) -> tuple[Order, ...]:
+        """The caller's orders, newest first, all pages. Retried when transient."""
+        return self._http.fetch_all("/api/orders", "orders", parse_order)
+
+    def list_projects(self) -> tuple[Project, ...]:
+        """The caller's projects, all pages, without those being deleted.
+        Retried when transient."""
+        return self._http.fetch_all("/api/projects", "projects", parse_project)
+
+    def delete_project(self, project_id: int) -> None:
+        """Start deleting a project (admins may delete anyone's); it is hidden
+        from the owner's list at once and removed later. ComputeStacksNotFound
+        if it is not visible. Retried when transient."""
+        self._http.send("DELETE", f"/api/projects/{project_id}", retry=True)

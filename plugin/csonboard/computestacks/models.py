@@ -1,0 +1,295 @@
+"""What the ComputeStacks client accepts and returns: plain frozen dataclasses.
+
+Numbers: ComputeStacks sends decimals (prices, CPU) sometimes as JSON strings
+(``"2.0"``) and sometimes as numbers (``2``). The client reads both into
+:class:`decimal.Decimal`, always, so ``"0.1"`` stays exactly 0.1 and amounts can
+be compared without float noise. Ids and sizes (MB, GB) are ``int``; order ids
+are UUID strings. Timestamps are timezone-aware :class:`datetime.datetime`.
+
+Results keep only the fields csonboard uses; extra fields in a response are
+ignored, missing or mistyped required fields raise
+:class:`~csonboard.errors.ComputeStacksProtocolError`.
+
+Secrets (passwords, SSO tokens, order params, which may hold passwords) are
+excluded from ``repr`` so they never reach a log line by accident.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from decimal import Decimal
+
+
+class OrderStatus(enum.StrEnum):
+    """Order states of the real controller (reference §7.3)."""
+
+    OPEN = "open"
+    PENDING = "pending"
+    AWAITING_PAYMENT = "awaiting_payment"
+    PROCESSING = "processing"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    COMPLETED = "completed"
+
+    @property
+    def is_final(self) -> bool:
+        """True once the order can no longer change by itself."""
+        return self in _FINAL_STATUSES
+
+
+_FINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED})
+
+
+# -- users and credentials ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class User:
+    """A ComputeStacks user as the admin API shows it.
+
+    ``user_group_id`` comes from ``user_group_id`` (create response) or
+    ``user_group.id`` (show response); None when the response has neither.
+    Treat ``labels`` as read-only.
+    """
+
+    id: int
+    email: str
+    fname: str
+    lname: str
+    active: bool
+    is_admin: bool
+    external_id: str | None
+    currency: str | None
+    user_group_id: int | None
+    labels: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class ApiCredential:
+    """An API credential pair. The password is only ever readable from the
+    create response; it is kept out of ``repr``/``str``."""
+
+    id: int
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SsoToken:
+    """A one-minute login token: ``https://<cs-host>/?username=<username>&token=<token>``."""
+
+    username: str
+    token: str = field(repr=False)
+    expires: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserUpdate:
+    """Fields to change on a user; None means "leave as is" and is not sent.
+
+    ``merge_labels`` is sent as a JSON object: each top-level key replaces the
+    stored value for that key wholesale (no deep merge), a None value is stored
+    as null, other keys are kept (reference §5).
+    """
+
+    fname: str | None = None
+    lname: str | None = None
+    email: str | None = None
+    password: str | None = field(default=None, repr=False)
+    external_id: str | None = None
+    bypass_billing: bool | None = None
+    currency: str | None = None
+    locale: str | None = None
+    user_group_id: int | None = None
+    company_name: str | None = None
+    phone: str | None = None
+    address1: str | None = None
+    address2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    country: str | None = None
+    merge_labels: Mapping[str, object] | None = None
+
+    def to_body(self) -> dict[str, object]:
+        """The ``{"user": {...}}`` request body, without unset fields."""
+        user: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            user[f.name] = dict(value) if isinstance(value, Mapping) else value
+        return {"user": user}
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewUser(UserUpdate):
+    """A user to create. ``fname``, ``lname`` and ``email`` are required by the
+    server; ``password`` may be omitted (the server generates one it never
+    returns). Send ``currency`` upper-case: an unknown code is silently
+    replaced by the server default."""
+
+    fname: str
+    lname: str
+    email: str
+    skip_email_confirm: bool = True
+
+
+# -- catalog ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Product:
+    """One row of ``GET /api/products``: a product in one region (the same
+    product id repeats once per region it is sold in)."""
+
+    id: int
+    name: str
+    price: Decimal
+    term: str
+    cpu: Decimal
+    memory: int
+    storage: int
+    bandwidth: int
+    region_id: int
+
+
+@dataclass(frozen=True)
+class Region:
+    """A region (availability zone) inside a location."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Location:
+    """A location and its regions. Listed for everyone; orderable only by users
+    whose group is linked to one of its regions."""
+
+    id: int
+    name: str
+    regions: tuple[Region, ...]
+
+
+@dataclass(frozen=True)
+class SettingParam:
+    """A setting an order may set through ``params[{key: name, value}]``."""
+
+    name: str
+    label: str
+    param_type: str
+    value: str | None
+
+
+@dataclass(frozen=True)
+class ImageVariant:
+    """A variant (tag) of a container image; orders name images by variant id."""
+
+    id: int
+    label: str
+    is_default: bool
+    registry_image_tag: str | None
+
+
+@dataclass(frozen=True)
+class ContainerImage:
+    """A container image. ``variants`` is empty when the response did not list
+    them (the user API at HEAD renders the image itself where the variant list
+    should be); read the image through the admin API to get them."""
+
+    id: int
+    label: str
+    min_cpu: Decimal
+    min_memory: int
+    required_containers: tuple[int, ...]
+    setting_params: tuple[SettingParam, ...]
+    variants: tuple[ImageVariant, ...]
+
+    def default_variant(self) -> ImageVariant | None:
+        """The variant marked default, else the first listed, else None."""
+        for variant in self.variants:
+            if variant.is_default:
+                return variant
+        return self.variants[0] if self.variants else None
+
+
+# -- orders and projects ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderContainer:
+    """One container of an order. ``params`` maps setting-param names to
+    values; it may hold passwords, so it is kept out of ``repr``."""
+
+    image_variant_id: int
+    product_id: int
+    name: str
+    params: Mapping[str, str] = field(default_factory=dict, repr=False)
+    domains: tuple[str, ...] = ()
+
+    def to_body(self) -> dict[str, object]:
+        """This container as the ``order.containers[]`` element."""
+        return {
+            "image_variant_id": self.image_variant_id,
+            "name": self.name,
+            "resources": {"product_id": self.product_id},
+            "params": [{"key": k, "value": v} for k, v in self.params.items()],
+            "domains": list(self.domains),
+        }
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """An order to place as the user. Include one container per
+    ``required_containers`` image: the server does not add dependencies.
+    ``location_id`` None lets the server pick the first allowed location."""
+
+    project_name: str
+    containers: tuple[OrderContainer, ...]
+    location_id: int | None = None
+
+    def to_body(self) -> dict[str, object]:
+        """The ``{"order": {...}}`` request body."""
+        order: dict[str, object] = {
+            "project_name": self.project_name,
+            "containers": [c.to_body() for c in self.containers],
+        }
+        if self.location_id is not None:
+            order["location_id"] = self.location_id
+        return {"order": order}
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """What ``POST /api/orders`` answers: keep ``id`` before doing anything else."""
+
+    id: str
+    load_balancer_ip: str | None
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order as read back. ``project_id`` is set once the order completed
+    (from ``project`` in the user API, ``deployment`` in the admin API);
+    ``location_id`` and ``user_id`` are None where the endpoint omits them."""
+
+    id: str
+    status: OrderStatus
+    created_at: datetime
+    project_id: int | None
+    project_name: str | None
+    location_id: int | None
+    user_id: int | None
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project (deployment). ``current_state`` is ``deleting`` after a delete."""
+
+    id: int
+    name: str
+    current_state: str | None

@@ -1,0 +1,269 @@
+"""HTTP for the ComputeStacks client: one request, its error mapping, retries,
+and pagination. Nothing here knows what the endpoints mean.
+
+Error policy (reference §9):
+
+- 401 -> :class:`ComputeStacksAuthError`, never retried: five wrong passwords
+  lock the user and every credential it owns for four hours.
+- 404 -> :class:`ComputeStacksNotFound`.
+- 422 -> :class:`ComputeStacksValidationError` with ``errors`` exactly as sent.
+- 429 -> :class:`ComputeStacksRateLimited`; ``retry_after`` from
+  ``RateLimit-Reset`` (epoch seconds) against the injected clock.
+- 5xx, connection errors, timeouts -> :class:`ComputeStacksUnavailable`.
+- anything else (3xx, 400, 403, 406, a body that is not the promised JSON)
+  -> :class:`ComputeStacksProtocolError`.
+
+Messages name the method and path, never credentials, headers or bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import requests
+
+from csonboard.computestacks.parse import Call, Fields
+from csonboard.errors import (
+    ComputeStacksAuthError,
+    ComputeStacksError,
+    ComputeStacksNotFound,
+    ComputeStacksProtocolError,
+    ComputeStacksRateLimited,
+    ComputeStacksUnavailable,
+    ComputeStacksValidationError,
+)
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 100
+"""Default rows per page; the server has no maximum, fewer pages mean fewer calls."""
+
+_DETAIL_LIMIT = 200
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> object: ...
+
+
+T = TypeVar("T", bound=_HasId)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How idempotent calls are retried on transient errors.
+
+    Attempt ``n`` (1-based) that failed is followed by a pause of
+    ``backoff * 2**(n-1) * (1 + jitter())`` seconds, or the server's
+    ``retry_after`` when that is longer. A ``retry_after`` beyond ``max_wait``
+    is not waited for here: the error is raised so the caller's queue can
+    reschedule instead of parking a worker for minutes.
+    """
+
+    attempts: int
+    backoff: float
+    max_wait: float
+    sleep: Callable[[float], None]
+    jitter: Callable[[], float]
+
+    def pause(self, attempt: int, retry_after: float | None) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up now."""
+        if attempt >= self.attempts:
+            return None
+        delay = self.backoff * 2.0 ** (attempt - 1) * (1 + self.jitter())
+        if retry_after is not None:
+            if retry_after > self.max_wait:
+                return None
+            delay = max(delay, retry_after)
+        return delay
+
+
+class Transport:
+    """Sends requests to one ComputeStacks with one credential."""
+
+    def __init__(
+        self,
+        base_url: str,
+        session: requests.Session,
+        *,
+        auth: tuple[str, str],
+        accept: str,
+        timeout: float,
+        retry: RetryPolicy,
+        clock: Callable[[], float],
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._session = session
+        self._auth = auth
+        self._headers = {"Accept": accept, "Content-Type": "application/json"}
+        self._timeout = timeout
+        self._retry = retry
+        self._clock = clock
+        self._page_size = page_size
+        self._warned_deprecated = False
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: object = None,
+        retry: bool,
+    ) -> requests.Response:
+        """Send one call and return its 2xx response, or raise the mapped error.
+
+        ``retry`` marks the call idempotent: transient errors are then retried
+        per the :class:`RetryPolicy`; otherwise the first error is raised.
+        """
+        attempt = 1
+        while True:
+            try:
+                return self._send_once(method, path, params, body)
+            except ComputeStacksUnavailable as exc:
+                pause = self._retry.pause(attempt, exc.retry_after) if retry else None
+                if pause is None:
+                    raise
+                log.info("ComputeStacks %s %s: %s; retrying in %.2fs", method, path, exc, pause)
+                self._retry.sleep(pause)
+                attempt += 1
+
+    def _send_once(
+        self, method: str, path: str, params: Mapping[str, str | int] | None, body: object
+    ) -> requests.Response:
+        call = Call(method, path)
+        try:
+            response = self._session.request(
+                method,
+                self._base_url + path,
+                params=params,
+                json=body,
+                headers=self._headers,
+                auth=self._auth,
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            raise ComputeStacksUnavailable(
+                f"no answer within {self._timeout:g}s", method=method, path=path
+            ) from exc
+        except requests.ConnectionError as exc:
+            raise ComputeStacksUnavailable(
+                f"could not connect ({type(exc).__name__})", method=method, path=path
+            ) from exc
+        except requests.RequestException as exc:
+            raise call.protocol_error(f"request failed ({type(exc).__name__})") from exc
+        if 200 <= response.status_code < 300:
+            self._note_deprecation(response)
+            return response
+        raise self._error_for(response, call)
+
+    def _note_deprecation(self, response: requests.Response) -> None:
+        if response.headers.get("API-Deprecated") == "true" and not self._warned_deprecated:
+            self._warned_deprecated = True
+            log.warning("ComputeStacks says the configured api_version is deprecated")
+
+    def _error_for(self, response: requests.Response, call: Call) -> ComputeStacksError:
+        status = response.status_code
+        method, path = call.method, call.path
+        if status == 401:
+            return ComputeStacksAuthError(
+                "not authorized: the API credential is wrong or deleted, its user is locked, "
+                "or it is not an admin (not retried: five failures lock the user for 4 hours)",
+                method=method,
+                path=path,
+                status=status,
+            )
+        if status == 404:
+            return ComputeStacksNotFound("not found", method=method, path=path, status=status)
+        if status == 422:
+            errors = _errors_of(response)
+            if errors is None:
+                return call.protocol_error("HTTP 422 without an errors list")
+            return ComputeStacksValidationError(errors, method=method, path=path)
+        if status == 429:
+            retry_after = self._retry_after(response)
+            return ComputeStacksRateLimited(
+                "throttled (HTTP 429)",
+                method=method,
+                path=path,
+                status=status,
+                retry_after=retry_after,
+            )
+        if status >= 500:
+            message = f"server error (HTTP {status}){_detail(response)}"
+            return ComputeStacksUnavailable(message, method=method, path=path, status=status)
+        if 300 <= status < 400:
+            message = f"unexpected redirect (HTTP {status}); is the base URL the ComputeStacks API?"
+        else:
+            message = f"unexpected HTTP {status}{_detail(response)}"
+        return ComputeStacksProtocolError(message, method=method, path=path, status=status)
+
+    def _retry_after(self, response: requests.Response) -> float | None:
+        try:
+            reset = float(response.headers["RateLimit-Reset"])
+        except (KeyError, ValueError):
+            return None
+        return max(0.0, reset - self._clock())
+
+    def fetch_all(self, path: str, key: str, parse: Callable[[Fields], T]) -> tuple[T, ...]:
+        """Every row of a paginated list, following pages while ``Link`` has ``next``.
+
+        Rows are de-duplicated by id, because a row inserted while we page
+        pushes older rows onto the next page; a page that adds nothing new ends
+        the walk, so a server that ignores ``page`` cannot loop us forever.
+        """
+        rows: dict[object, T] = {}
+        page = 1
+        while True:
+            call = Call("GET", path)
+            response = self.send(
+                "GET", path, params={"page": page, "per_page": self._page_size}, retry=True
+            )
+            fresh = [
+                r for r in map(parse, read_fields(response, call).items(key)) if r.id not in rows
+            ]
+            rows.update((r.id, r) for r in fresh)
+            if not fresh or "next" not in response.links:
+                return tuple(rows.values())
+            page += 1
+
+
+def read_json(response: requests.Response, call: Call) -> object:
+    """The parsed JSON body, or a protocol error naming the content type."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        kind = response.headers.get("Content-Type", "no Content-Type")
+        raise call.protocol_error(f"response is not JSON ({kind})") from exc
+
+
+def read_fields(response: requests.Response, call: Call) -> Fields:
+    """The body as a JSON object."""
+    return Fields(read_json(response, call), call, "")
+
+
+def _errors_of(response: requests.Response) -> list[object] | None:
+    """The ``errors`` of an error body: a list as sent, a lone string wrapped."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, str):
+        return [errors]
+    return errors if isinstance(errors, list) else None
+
+
+def _detail(response: requests.Response) -> str:
+    """The server's own error text, shortened; only from a JSON errors list,
+    because HTML error pages are long and say nothing useful."""
+    errors = _errors_of(response)
+    if not errors:
+        return ""
+    text = "; ".join(str(e) for e in errors)
+    return ": " + (text if len(text) <= _DETAIL_LIMIT else text[:_DETAIL_LIMIT] + "...")

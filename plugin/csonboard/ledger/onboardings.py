@@ -1,0 +1,547 @@
+"""Onboardings in the ledger: one per Checkout Session, worked step by step
+under a lease, each step's result checkpointed before the next step starts.
+
+Statuses:
+
+- ``pending``: due to run (``next_attempt_at`` empty or reached);
+- ``running``: a worker holds the lease;
+- ``waiting``: re-check scheduled (an order being provisioned), due at ``next_attempt_at``;
+- ``failed``: a transient failure, retried at ``next_attempt_at``;
+- ``awaiting_payment``: the session is not paid yet; an async-payment event reopens it;
+- ``done``; ``closed`` (payment failed or session expired: nothing provisioned);
+- ``dead`` (needs a person) and ``stuck`` (an order never finished): both
+  replayable once the cause is fixed.
+
+Every write by a worker names the lease owner and changes nothing (returns
+False) if the lease has passed to someone else meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, RowMapping
+
+from csonboard.ledger.schema import onboarding_steps, onboardings, orders
+
+if TYPE_CHECKING:
+    from csonboard.ledger import Ledger
+
+ONBOARDING_STATUSES = (
+    "pending",
+    "running",
+    "waiting",
+    "failed",
+    "awaiting_payment",
+    "done",
+    "closed",
+    "dead",
+    "stuck",
+)
+_DUE = ("pending", "waiting", "failed")
+# Statuses in which nothing has been provisioned yet, so closing is safe.
+_CLOSABLE = ("pending", "awaiting_payment", "failed", "dead")
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    session_id: str
+    status: str
+    livemode: bool
+    step: str | None
+    customer_id: str | None
+    subscription_id: str | None
+    cs_user_id: int | None
+    note: str | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    deadline_at: datetime | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    source: str
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    step: str
+    status: str  # running | done | failed
+    result: dict[str, Any]
+    attempts: int
+    last_error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """A ComputeStacks order an onboarding placed (one per unit bought)."""
+
+    order_id: str
+    session_id: str
+    unit: int
+    cs_user_id: int
+    project_name: str
+    status: str
+    project_id: int | None
+    placed_at: datetime
+    updated_at: datetime
+
+
+_FIELDS = list(Onboarding.__dataclass_fields__)
+
+
+def _onboarding(row: RowMapping) -> Onboarding:
+    return Onboarding(**{name: row[name] for name in _FIELDS})
+
+
+def _step(row: RowMapping) -> StepRecord:
+    return StepRecord(
+        step=row["step"],
+        status=row["status"],
+        result=json.loads(row["result"]) if row["result"] else {},
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+class OnboardingStore:
+    """Reads and writes of onboardings and their steps; each method is one transaction."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    # -- creating and reopening -----------------------------------------------------
+
+    def start(self, session_id: str, *, livemode: bool, source: str) -> bool:
+        """Create the onboarding for a session if there is none. Returns True if
+        created; an existing one (in any status) is left as it is."""
+        now = self._ledger.now()
+        row = {
+            "session_id": session_id,
+            "status": "pending",
+            "livemode": livemode,
+            "source": source[:64],
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._ledger.write() as connection:
+            insert = (
+                postgresql.insert(onboardings)
+                if connection.dialect.name == "postgresql"
+                else sqlite.insert(onboardings)
+            )
+            created = connection.execute(
+                insert.values(row).on_conflict_do_nothing().returning(onboardings.c.session_id)
+            ).first()
+            return created is not None
+
+    def reopen(self, session_id: str, statuses: Sequence[str], note: str) -> bool:
+        """Make an onboarding in one of ``statuses`` due now. False if it is not."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            return _changed(
+                connection,
+                update(onboardings)
+                .where(onboardings.c.session_id == session_id, onboardings.c.status.in_(statuses))
+                .values(status="pending", next_attempt_at=None, note=note, updated_at=now),
+            )
+
+    def close(self, session_id: str, *, livemode: bool, reason: str, source: str) -> str:
+        """Close an onboarding that has provisioned nothing (payment failed,
+        session expired), creating it closed if need be. Returns the status it
+        ends in: ``closed``, or whatever it already was if it had gone further."""
+        self.start(session_id, livemode=livemode, source=source)
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            connection.execute(
+                update(onboardings)
+                .where(
+                    onboardings.c.session_id == session_id,
+                    onboardings.c.status.in_(_CLOSABLE),
+                    onboardings.c.cs_user_id.is_(None),
+                )
+                .values(
+                    status="closed",
+                    note=reason,
+                    next_attempt_at=None,
+                    finished_at=now,
+                    updated_at=now,
+                )
+            )
+            status: str = connection.execute(
+                select(onboardings.c.status).where(onboardings.c.session_id == session_id)
+            ).scalar_one()
+            return status
+
+    def requeue(
+        self, session_ids: Sequence[str], *, forget_steps: Sequence[str] = (), note: str
+    ) -> int:
+        """Make onboardings due now with fresh attempts, unless a worker holds them.
+        The checkpoints of ``forget_steps`` are dropped, so those steps run again.
+        Returns how many were requeued."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            ids = list(
+                connection.execute(
+                    update(onboardings)
+                    .where(
+                        onboardings.c.session_id.in_(session_ids),
+                        or_(
+                            onboardings.c.status != "running", onboardings.c.lease_expires_at < now
+                        ),
+                    )
+                    .values(
+                        status="pending",
+                        next_attempt_at=None,
+                        deadline_at=None,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        last_error=None,
+                        note=note,
+                        updated_at=now,
+                    )
+                    .returning(onboardings.c.session_id)
+                ).scalars()
+            )
+            if ids:
+                connection.execute(
+                    delete(onboarding_steps).where(
+                        onboarding_steps.c.session_id.in_(ids),
+                        onboarding_steps.c.step.in_(forget_steps),
+                    )
+                )
+                # Attempts start again; finished results stay as checkpoints.
+                connection.execute(
+                    update(onboarding_steps)
+                    .where(
+                        onboarding_steps.c.session_id.in_(ids), onboarding_steps.c.status != "done"
+                    )
+                    .values(attempts=0, last_error=None)
+                )
+            return len(ids)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, session_id: str) -> Onboarding | None:
+        with self._ledger.read() as connection:
+            row = (
+                connection.execute(
+                    select(onboardings).where(onboardings.c.session_id == session_id)
+                )
+                .mappings()
+                .first()
+            )
+            return _onboarding(row) if row else None
+
+    def steps(self, session_id: str) -> list[StepRecord]:
+        """The steps started so far, in the order they ran."""
+        with self._ledger.read() as connection:
+            rows = connection.execute(
+                select(onboarding_steps)
+                .where(onboarding_steps.c.session_id == session_id)
+                .order_by(onboarding_steps.c.started_at, onboarding_steps.c.step)
+            ).mappings()
+            return [_step(row) for row in rows]
+
+    def find(
+        self,
+        *,
+        statuses: Sequence[str] = (),
+        customer_id: str | None = None,
+        subscription_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Onboarding]:
+        """Onboardings matching every given filter, newest first."""
+        query = select(onboardings)
+        if statuses:
+            query = query.where(onboardings.c.status.in_(statuses))
+        if customer_id:
+            query = query.where(onboardings.c.customer_id == customer_id)
+        if subscription_id:
+            query = query.where(onboardings.c.subscription_id == subscription_id)
+        if since:
+            query = query.where(onboardings.c.created_at >= since)
+        if until:
+            query = query.where(onboardings.c.created_at < until)
+        query = query.order_by(onboardings.c.created_at.desc(), onboardings.c.session_id).limit(
+            limit
+        )
+        with self._ledger.read() as connection:
+            return [_onboarding(row) for row in connection.execute(query).mappings()]
+
+    def counts(self) -> dict[str, int]:
+        with self._ledger.read() as connection:
+            rows = connection.execute(
+                select(onboardings.c.status, func.count()).group_by(onboardings.c.status)
+            )
+            return dict(rows.all())
+
+    def due(self, limit: int = 500) -> list[str]:
+        """Sessions a worker should pick up now, oldest first (for the sweep)."""
+        now = self._ledger.now()
+        with self._ledger.read() as connection:
+            rows = connection.execute(
+                select(onboardings.c.session_id)
+                .where(_due(now))
+                .order_by(onboardings.c.created_at)
+                .limit(limit)
+            )
+            return list(rows.scalars())
+
+    # -- working under a lease --------------------------------------------------------------
+
+    def claim(self, session_id: str, owner: str, lease_seconds: float) -> Onboarding | None:
+        """Take the lease if the onboarding is due; None otherwise. Exactly one
+        of any number of racing workers, replays and status pages wins."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            row = (
+                connection.execute(
+                    update(onboardings)
+                    .where(onboardings.c.session_id == session_id, _due(now))
+                    .values(
+                        status="running",
+                        lease_owner=owner,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds),
+                        updated_at=now,
+                    )
+                    .returning(*onboardings.c)
+                )
+                .mappings()
+                .first()
+            )
+            return _onboarding(row) if row else None
+
+    def begin_step(
+        self, session_id: str, owner: str, step: str, lease_seconds: float
+    ) -> int | None:
+        """Record that ``step`` is being tried and renew the lease. Returns the
+        number of tries so far, this one included; None if the lease is lost."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            if not self._renew(connection, session_id, owner, lease_seconds, step=step):
+                return None
+            tries = connection.execute(
+                update(onboarding_steps)
+                .where(onboarding_steps.c.session_id == session_id, onboarding_steps.c.step == step)
+                .values(status="running", attempts=onboarding_steps.c.attempts + 1)
+                .returning(onboarding_steps.c.attempts)
+            ).scalar_one_or_none()
+            if tries is None:
+                connection.execute(
+                    onboarding_steps.insert().values(
+                        session_id=session_id,
+                        step=step,
+                        status="running",
+                        attempts=1,
+                        started_at=now,
+                    )
+                )
+            return int(tries or 1)
+
+    def checkpoint(
+        self,
+        session_id: str,
+        owner: str,
+        step: str,
+        result: dict[str, Any],
+        *,
+        done: bool,
+        lease_seconds: float,
+        **fields: Any,
+    ) -> bool:
+        """Save ``step``'s result -- final when ``done`` -- plus onboarding ``fields``
+        (customer_id, cs_user_id, ...), and renew the lease. False if the lease is lost."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            if not self._renew(connection, session_id, owner, lease_seconds, **fields):
+                return False
+            values: dict[str, Any] = {"result": json.dumps(result, sort_keys=True)}
+            if done:
+                values.update(status="done", finished_at=now, last_error=None)
+            connection.execute(
+                update(onboarding_steps)
+                .where(onboarding_steps.c.session_id == session_id, onboarding_steps.c.step == step)
+                .values(**values)
+            )
+            return True
+
+    def release(
+        self,
+        session_id: str,
+        owner: str,
+        *,
+        status: str,
+        step: str | None = None,
+        step_status: str | None = None,
+        error: str | None = None,
+        note: str | None = None,
+        next_attempt_at: datetime | None = None,
+        uncount_try: bool = False,
+        **fields: Any,
+    ) -> bool:
+        """Give up the lease, leaving the onboarding in ``status``. For the
+        current ``step``: its status, its error, and with ``uncount_try`` the
+        try is not counted (a deliberate wait is not a failure)."""
+        now = self._ledger.now()
+        terminal = status in ("done", "closed", "dead", "stuck")
+        with self._ledger.write() as connection:
+            released = _changed(
+                connection,
+                update(onboardings)
+                .where(onboardings.c.session_id == session_id, onboardings.c.lease_owner == owner)
+                .values(
+                    status=status,
+                    last_error=error,
+                    note=note,
+                    next_attempt_at=next_attempt_at,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                    **({"finished_at": now} if terminal else {}),
+                    **fields,
+                ),
+            )
+            if released and step:
+                values: dict[str, Any] = {"last_error": error}
+                if step_status:
+                    values["status"] = step_status
+                if uncount_try:
+                    values["attempts"] = onboarding_steps.c.attempts - 1
+                connection.execute(
+                    update(onboarding_steps)
+                    .where(
+                        onboarding_steps.c.session_id == session_id, onboarding_steps.c.step == step
+                    )
+                    .values(**values)
+                )
+            return released
+
+    # -- orders ---------------------------------------------------------------------------
+
+    def record_order(
+        self,
+        session_id: str,
+        owner: str,
+        *,
+        unit: int,
+        order_id: str,
+        cs_user_id: int,
+        project_name: str,
+        status: str,
+        lease_seconds: float,
+    ) -> bool:
+        """Record a placed order under the lease (at once: nothing else knows it)."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            if not self._renew(connection, session_id, owner, lease_seconds):
+                return False
+            connection.execute(
+                orders.insert().values(
+                    order_id=order_id,
+                    session_id=session_id,
+                    unit=unit,
+                    cs_user_id=cs_user_id,
+                    project_name=project_name,
+                    status=status,
+                    placed_at=now,
+                    updated_at=now,
+                )
+            )
+            return True
+
+    def update_order(
+        self,
+        session_id: str,
+        owner: str,
+        order_id: str,
+        *,
+        status: str,
+        project_id: int | None,
+        lease_seconds: float,
+    ) -> bool:
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            if not self._renew(connection, session_id, owner, lease_seconds):
+                return False
+            connection.execute(
+                update(orders)
+                .where(orders.c.order_id == order_id)
+                .values(status=status, project_id=project_id, updated_at=now)
+            )
+            return True
+
+    def orders(self, session_id: str) -> list[OrderRecord]:
+        """The orders an onboarding placed, by unit."""
+        with self._ledger.read() as connection:
+            rows = connection.execute(
+                select(orders).where(orders.c.session_id == session_id).order_by(orders.c.unit)
+            ).mappings()
+            return [OrderRecord(**row) for row in rows]
+
+    def order_ids_of_user(self, cs_user_id: int) -> set[str]:
+        """Every order recorded for a ComputeStacks user, by any onboarding."""
+        with self._ledger.read() as connection:
+            rows = connection.execute(
+                select(orders.c.order_id).where(orders.c.cs_user_id == cs_user_id)
+            )
+            return set(rows.scalars())
+
+    def projects_of_customer(self, customer_id: str) -> list[int]:
+        """ComputeStacks project ids of every completed order of a Stripe customer."""
+        with self._ledger.read() as connection:
+            rows = connection.execute(
+                select(orders.c.project_id)
+                .join(onboardings, onboardings.c.session_id == orders.c.session_id)
+                .where(onboardings.c.customer_id == customer_id, orders.c.project_id.is_not(None))
+                .order_by(orders.c.placed_at, orders.c.unit)
+            )
+            return [int(project_id) for project_id in rows.scalars()]
+
+    def _renew(
+        self,
+        connection: Connection,
+        session_id: str,
+        owner: str,
+        lease_seconds: float,
+        **fields: Any,
+    ) -> bool:
+        now = self._ledger.now()
+        return _changed(
+            connection,
+            update(onboardings)
+            .where(
+                onboardings.c.session_id == session_id,
+                onboardings.c.lease_owner == owner,
+                onboardings.c.lease_expires_at >= now,
+            )
+            .values(
+                lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now, **fields
+            ),
+        )
+
+
+def _changed(connection: Connection, statement: Any) -> bool:
+    return connection.execute(statement.returning(onboardings.c.session_id)).first() is not None
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    waiting = and_(
+        onboardings.c.status.in_(_DUE),
+        or_(onboardings.c.next_attempt_at.is_(None), onboardings.c.next_attempt_at <= now),
+    )
+    abandoned = and_(onboardings.c.status == "running", onboardings.c.lease_expires_at < now)
+    return or_(waiting, abandoned)

@@ -1,0 +1,191 @@
+"""The plan catalog: what a Stripe price buys in ComputeStacks.
+
+A TOML file (``plans`` setting, ``config/plans.example.toml``)::
+
+    [plans.wordpress]
+    match = { lookup_keys = ["wordpress-monthly"] }   # and/or price_ids, product_ids
+    location_id = 1
+    project_name = "{customer_name}'s WordPress"
+    [[plans.wordpress.containers]]
+    name = "wordpress"
+    image_variant_id = 1000        # or image_id = 100: that image's default variant
+    product_id = 11
+    params = { title = "My WordPress" }
+
+A line item matches a plan by its price id first, then its price's lookup key,
+then its product id. Each unit of a line item becomes one project unless the
+plan says ``projects = "per_line_item"``.
+
+Failure policy: :func:`load_catalog` raises ConfigError naming the plan and the
+key (``plans.wordpress.containers[1].product_id: Field required``). A price that
+matches no plan is not an error here; the onboarding dead-letters it with a
+message that names the price, fixable by editing the catalog and replaying.
+"""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from csonboard.errors import ConfigError
+
+# The fields a project-name template may use, with an example of each.
+NAME_FIELDS = {
+    "plan": "wordpress",
+    "customer_name": "Ada Lovelace",
+    "customer_email": "ada@example.com",
+    "session_id": "cs_test_a1b2c3",
+    "session_tag": "a1b2c3",
+    "unit": "1",
+    "units": "2",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Match(_Strict):
+    """Which Stripe line items a plan sells; at least one list must be non-empty."""
+
+    price_ids: tuple[str, ...] = ()
+    lookup_keys: tuple[str, ...] = ()
+    product_ids: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Match:
+        if not (self.price_ids or self.lookup_keys or self.product_ids):
+            raise ValueError("give at least one of price_ids, lookup_keys, product_ids")
+        return self
+
+
+class Container(_Strict):
+    """One service of the project. Exactly one of image_variant_id and image_id."""
+
+    name: str = Field(min_length=1, max_length=100)
+    image_variant_id: int | None = Field(default=None, gt=0)
+    image_id: int | None = Field(default=None, gt=0)
+    product_id: int = Field(gt=0)
+    params: Mapping[str, str] = {}
+    domains: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_image(self) -> Container:
+        if (self.image_variant_id is None) == (self.image_id is None):
+            raise ValueError("give exactly one of image_variant_id and image_id")
+        return self
+
+
+class Plan(_Strict):
+    name: str
+    description: str = ""
+    match: Match
+    location_id: int = Field(gt=0)
+    user_group_id: int | None = Field(default=None, gt=0)
+    project_name: str = "{plan} {session_tag}-{unit}"
+    projects: Literal["per_unit", "per_line_item"] = "per_unit"
+    containers: tuple[Container, ...] = Field(min_length=1)
+
+    @field_validator("project_name")
+    @classmethod
+    def _known_fields(cls, template: str) -> str:
+        try:
+            fields = {
+                name for _, name, _, _ in string.Formatter().parse(template) if name is not None
+            }
+        except ValueError as exc:
+            raise ValueError(f"not a valid template: {exc}") from None
+        unknown = fields - NAME_FIELDS.keys()
+        if unknown:
+            raise ValueError(
+                f"unknown field {{{sorted(unknown)[0]}}}; use {', '.join(sorted(NAME_FIELDS))}"
+            )
+        if not template.format_map(NAME_FIELDS).strip():
+            raise ValueError("renders as an empty name")
+        return template
+
+    def project_name_for(self, **values: str) -> str:
+        """Render the project-name template (ComputeStacks requires a name)."""
+        rendered = self.project_name.format_map({**NAME_FIELDS, "plan": self.name, **values})
+        return " ".join(rendered.split())[:100] or self.name
+
+
+class Catalog(_Strict):
+    """All plans, by name. No Stripe id may be claimed by two plans."""
+
+    plans: Mapping[str, Plan]
+    source: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_plans(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("plans"), dict):
+            named = {
+                name: {**plan, "name": name} if isinstance(plan, dict) else plan
+                for name, plan in data["plans"].items()
+            }
+            return {**data, "plans": named}
+        return data
+
+    @model_validator(mode="after")
+    def _no_shared_ids(self) -> Catalog:
+        owners: dict[tuple[str, str], str] = {}
+        for plan in self.plans.values():
+            for kind in ("price_ids", "lookup_keys", "product_ids"):
+                for ident in getattr(plan.match, kind):
+                    other = owners.setdefault((kind, ident), plan.name)
+                    if other != plan.name:
+                        raise ValueError(
+                            f"{kind} {ident!r} is claimed by both {other!r} and {plan.name!r}"
+                        )
+        return self
+
+    def match(
+        self, price_id: str | None, lookup_key: str | None, product_id: str | None
+    ) -> Plan | None:
+        """The plan selling this line item: by price id, then lookup key, then product."""
+        for kind, ident in (
+            ("price_ids", price_id),
+            ("lookup_keys", lookup_key),
+            ("product_ids", product_id),
+        ):
+            if ident:
+                for plan in self.plans.values():
+                    if ident in getattr(plan.match, kind):
+                        return plan
+        return None
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read and validate the catalog at ``path``; raises ConfigError naming the
+    plan and key at fault."""
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("plans", f"catalog not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("plans", f"cannot read {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("plans", f"{path} is not valid TOML: {exc}") from None
+    if not isinstance(data.get("plans"), dict) or not data["plans"]:
+        raise ConfigError("plans", f"{path} defines no [plans.NAME] table")
+    unknown = set(data) - {"plans"}
+    if unknown:
+        raise ConfigError(sorted(unknown)[0], f"unknown top-level key in {path}")
+    try:
+        return Catalog.model_validate({**data, "source": str(path)})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return _raise(first["loc"], first["msg"], path)
+
+
+def _raise(loc: tuple[int | str, ...], message: str, path: Path) -> Catalog:
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    raise ConfigError(key or "plans", f"{message.removeprefix('Value error, ')} (in {path})")

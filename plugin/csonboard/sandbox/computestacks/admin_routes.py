@@ -1,0 +1,183 @@
+"""The admin API, ``/api/admin/...`` (reference §3, §4, §6.3, §7.4, §7.5, §8.2).
+
+Every route needs Basic auth by an admin's credential; anything else is
+``401 {"errors":["Not Authorized"]}``, never 403.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, Response, jsonify, request
+
+from csonboard.sandbox.computestacks import accounts, render
+from csonboard.sandbox.computestacks.auth import require_admin
+from csonboard.sandbox.computestacks.records import UserRecord
+from csonboard.sandbox.computestacks.state import World
+from csonboard.sandbox.computestacks.wire import (
+    bad_request,
+    empty,
+    errors,
+    listed,
+    not_found,
+    refused,
+    root,
+    world,
+)
+
+admin = Blueprint("cs_admin", __name__, url_prefix="/api/admin")
+admin.before_request(require_admin)
+
+
+def _resolve(w: World, key: str) -> UserRecord | None:
+    """The user a ``{key}`` segment names. Rails' ``:id`` stops at a dot (the
+    rest is a format suffix), so only the part before it is looked up; a
+    ``%2F`` inside the segment survives routing (see app.keep_encoded_slashes)."""
+    return accounts.find_user(w, key.partition(".")[0], request.args)
+
+
+@admin.get("/users")
+def list_users() -> Response:
+    """All users, sorted by name; there are no search parameters at all."""
+    with world() as w:
+        users = sorted(w.users.values(), key=lambda u: (u.lname.lower(), u.fname.lower()))
+        rows = [render.shown_user(w, u)["user"] for u in users]
+    return listed("users", rows)
+
+
+@admin.post("/users")
+def create_user() -> Response | tuple[dict[str, object], int]:
+    """201 ``{"user": ...}``; 422 "Missing User Object" without the root."""
+    params = accounts.permit_user(root("user"))
+    if params is None:
+        return errors(422, ["Missing User Object"])
+    with world() as w:
+        user = accounts.create_user(w, params)
+        if not isinstance(user, UserRecord):
+            return refused(user)
+        return render.created_user(w, user, secrets.token_urlsafe(24)), 201
+
+
+@admin.get("/users/<key>")
+def show_user(key: str) -> Response | dict[str, object]:
+    """The user, or 404 with an empty body."""
+    with world() as w:
+        user = _resolve(w, key)
+        return render.shown_user(w, user) if user else not_found()
+
+
+@admin.route("/users/<key>", methods=["PATCH", "PUT"])
+def update_user(key: str) -> Response | dict[str, object]:
+    """200 with the show JSON; 400 (not the envelope) without the root."""
+    params = accounts.permit_user(root("user"))
+    with world() as w:
+        user = _resolve(w, key)
+        if user is None:
+            return not_found()
+        if params is None:
+            return bad_request()
+        refusal = accounts.update_user(w, user, params)
+        return refused(refusal) if refusal else render.shown_user(w, user)
+
+
+@admin.delete("/users/<key>")
+def delete_user(key: str) -> Response:
+    """204; credentials and projects go with the user."""
+    with world() as w:
+        user = _resolve(w, key)
+        if user is None:
+            return not_found()
+        w.delete_user(user)
+    return empty(204)
+
+
+@admin.route("/users/<key>/suspension", methods=["POST", "DELETE"])
+def suspension(key: str) -> Response | tuple[dict[str, object], int]:
+    """202 ``{}``; POST suspends (``active=false``), DELETE lifts it."""
+    with world() as w:
+        user = _resolve(w, key)
+        if user is None:
+            return not_found()
+        user.active = request.method == "DELETE"
+        user.updated_at = w.clock()
+    return {}, 202
+
+
+@admin.post("/users/<key>/api_credentials")
+def create_credential(key: str) -> Response | tuple[dict[str, object], int]:
+    """201 with the only copy of the password; 400 without the root."""
+    body = root("api_credential")
+    with world() as w:
+        user = _resolve(w, key)
+        if user is None:
+            return not_found()
+        if not isinstance(body, dict) or not body:
+            return bad_request()
+        name = accounts.cast_text(body.get("name")) or ""
+        cred, password = accounts.issue_credential(w, user, name)
+        pair = {"id": cred.id, "username": cred.username, "password": password}
+    return {"api_credential": pair}, 201
+
+
+@admin.delete("/users/<key>/api_credentials/<int:credential_id>")
+def delete_credential(key: str, credential_id: int) -> Response:
+    """200 with an empty body; 404 empty for an unknown pair."""
+    with world() as w:
+        user = _resolve(w, key)
+        cred = w.credentials.get(credential_id)
+        if user is None or cred is None or cred.user_id != user.id:
+            return not_found()
+        del w.credentials[cred.id]
+    return empty(200)
+
+
+@admin.post("/users/<key>/user_sso")
+def user_sso(key: str) -> Response | tuple[dict[str, object], int]:
+    """201 ``{username, token, expires}``; the token is good for one minute."""
+    with world() as w:
+        user = _resolve(w, key)
+        if user is None:
+            return not_found()
+        expires = render.iso(w.clock() + 60)
+        body: dict[str, object] = {
+            "username": user.email,
+            "token": secrets.token_urlsafe(24),
+            "expires": expires,
+        }
+    return body, 201
+
+
+@admin.get("/users/<int:user_id>/projects")
+def user_projects(user_id: int) -> Response:
+    """All the user's projects (those being deleted too), paginated."""
+    with world() as w:
+        if user_id not in w.users:
+            return not_found()
+        projects = [p for p in w.projects.values() if p.user_id == user_id]
+        rows = [render.project(w, p, admin=True) for p in projects]
+    return listed("projects", rows)
+
+
+@admin.get("/container_images/<int:image_id>")
+def show_image(image_id: int) -> Response | dict[str, object]:
+    """The image with ``container_image_image_variants``."""
+    with world() as w:
+        image = w.catalog.images.get(image_id)
+        return render.admin_image(w, image) if image else not_found()
+
+
+@admin.get("/orders")
+def list_orders() -> Response:
+    """Every order, newest first, as a bare array of ``{"order": {...}}``."""
+    with world() as w:
+        orders = sorted(w.orders.values(), key=lambda o: o.created_at, reverse=True)
+        rows = [render.admin_order_row(w, o) for o in orders]
+    return listed(None, rows)
+
+
+@admin.get("/orders/<order_id>")
+def show_order(order_id: str) -> Response:
+    """Any order, with ``deployment`` where the user API says ``project``."""
+    with world() as w:
+        order = w.orders.get(order_id)
+        return jsonify(render.order(w, order, admin=True)) if order else not_found()

@@ -1,0 +1,145 @@
+"""The simulator's mutable records: users, credentials, orders, projects.
+
+Plain data; the rules that change them live in :mod:`.accounts` and
+:mod:`.ordering`, the store in :mod:`.state`. Times are seconds from the
+injected clock. Passwords are stored only as salted hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from typing import Literal
+
+OrderStatus = Literal["pending", "processing", "completed", "failed"]
+Outcome = Literal["complete", "fail", "stuck"]
+
+FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+
+def hash_password(password: str) -> str:
+    """A salted hash. Not bcrypt: the simulator answers many requests in tests,
+    and only needs to prove it never keeps or returns plaintext."""
+    salt = secrets.token_hex(8)
+    return f"{salt}${hashlib.sha256((salt + password).encode()).hexdigest()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    """True when ``password`` matches a :func:`hash_password` value."""
+    salt, _, digest = stored.partition("$")
+    candidate = hashlib.sha256((salt + password).encode()).hexdigest()
+    return hmac.compare_digest(candidate, digest)
+
+
+@dataclass
+class UserRecord:
+    """A user. ``details`` holds the free-form contact and address fields."""
+
+    id: int
+    fname: str
+    lname: str
+    email: str
+    password_hash: str = field(repr=False)
+    external_id: str | None
+    labels: dict[str, object]
+    active: bool
+    is_admin: bool
+    currency: str
+    locale: str
+    user_group_id: int
+    bypass_billing: bool
+    confirmed_at: float | None
+    details: dict[str, object]
+    created_at: float
+    updated_at: float
+    failed_attempts: int = 0
+    locked_at: float | None = None
+    auth_token_exp: float | None = None
+
+
+@dataclass
+class CredentialRecord:
+    """An API credential pair; the password exists only as a hash."""
+
+    id: int
+    user_id: int
+    name: str
+    username: str
+    password_hash: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """How an order progresses: ``pending`` for ``pending_seconds``, then
+    ``processing`` for ``processing_seconds``, then the ``outcome``
+    (``stuck`` stays ``pending`` forever)."""
+
+    pending_seconds: float = 1.0
+    processing_seconds: float = 1.0
+    outcome: Outcome = "complete"
+
+
+@dataclass(frozen=True)
+class OrderedContainer:
+    """One container of a placed order, as validated."""
+
+    label: str
+    image_id: int
+    variant_id: int
+    product_id: int
+    params: dict[str, tuple[str, str]] = field(repr=False)
+    domains: tuple[str, ...]
+
+
+@dataclass
+class OrderRecord:
+    """An order. ``existing_project_id`` is set when the order adds to a project;
+    ``project_id`` once the order completed."""
+
+    id: str
+    user_id: int | None
+    status: str
+    plan: OrderPlan
+    project_name: str
+    skip_ssh: bool
+    location_id: int
+    region_id: int
+    load_balancer_ip: str | None
+    containers: tuple[OrderedContainer, ...]
+    created_at: float
+    updated_at: float
+    existing_project_id: int | None = None
+    project_id: int | None = None
+
+
+@dataclass
+class ProjectRecord:
+    """A project. ``deleting_since`` is set by a delete; it is removed later."""
+
+    id: int
+    name: str
+    user_id: int
+    location_id: int
+    region_id: int
+    image_ids: list[int]
+    container_count: int
+    skip_ssh: bool
+    created_at: float
+    updated_at: float
+    deleting_since: float | None = None
+
+    @property
+    def state(self) -> str:
+        """``current_state`` as the API shows it."""
+        return "ok" if self.deleting_since is None else "deleting"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request the real controller refuses: answer ``status`` with
+    ``{"errors": errors}`` (a value, not an exception, so rules stay plain)."""
+
+    status: int
+    errors: list[object]

@@ -1,0 +1,359 @@
+"""JSON views of the simulator's records, shaped like the controller's RABL
+templates (api_version >= 51). Decimals go out as strings, as Rails sends them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from csonboard.sandbox.computestacks.records import OrderRecord, ProjectRecord, UserRecord
+from csonboard.sandbox.computestacks.seed import ImageSeed, LocationSeed, ProductSeed
+from csonboard.sandbox.computestacks.state import LOCK_SECONDS, World
+
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+
+def iso(t: float | None) -> str | None:
+    """An ISO-8601 UTC timestamp with milliseconds and ``Z``."""
+    if t is None:
+        return None
+    moment = datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+    return moment.replace("+00:00", "Z")
+
+
+# -- users ----------------------------------------------------------------------------
+
+
+def _user_base(w: World, u: UserRecord) -> dict[str, object]:
+    locked = u.locked_at is not None and w.clock() - u.locked_at < LOCK_SECONDS
+    d = u.details
+    return {
+        "id": u.id,
+        "fname": u.fname,
+        "lname": u.lname,
+        "email": u.email,
+        "active": u.active,
+        "company_name": d.get("company_name"),
+        "is_admin": u.is_admin,
+        "api_key": None,
+        "api_version": 0,
+        "external_id": u.external_id,
+        "billing_plan_id": u.user_group_id,
+        "currency": u.currency,
+        "confirmed_at": iso(u.confirmed_at),
+        "confirmation_sent_at": None if u.confirmed_at else iso(u.created_at),
+        "last_request_at": None,
+        "last_sign_in_at": None,
+        "current_sign_in_at": None,
+        "sign_in_count": 0,
+        "reset_password_sent_at": None,
+        "locked_at": iso(u.locked_at) if locked else None,
+        "failed_attempts": u.failed_attempts,
+        "address1": d.get("address1"),
+        "address2": d.get("address2"),
+        "city": d.get("city"),
+        "state": d.get("state"),
+        "zip": d.get("zip"),
+        "country": d.get("country"),
+        "vat": d.get("vat"),
+        "labels": u.labels,
+        "created_at": iso(u.created_at),
+        "updated_at": iso(u.updated_at),
+        "currency_symbol": _SYMBOLS.get(u.currency, u.currency),
+        "current_sign_in_ip": "",
+        "last_sign_in_ip": "",
+    }
+
+
+def created_user(w: World, u: UserRecord, auth_token: str) -> dict[str, object]:
+    """The 201 body of an admin create: with ``user_group_id`` and the SSO
+    token; without phone, locale, bypass_billing, user_group."""
+    body = _user_base(w, u)
+    body.update(user_group_id=u.user_group_id, auth_token=auth_token)
+    body["auth_token_exp"] = iso(u.auth_token_exp)
+    return {"user": body}
+
+
+def shown_user(w: World, u: UserRecord) -> dict[str, object]:
+    """The show/update body: ``user_group{id,name}`` instead of ``user_group_id``."""
+    group = w.catalog.groups[u.user_group_id]
+    projects = sum(1 for _ in w.live_projects(u.id))
+    body = _user_base(w, u)
+    body.update(
+        phone=u.details.get("phone"),
+        run_rate=0,
+        security_keys=[],
+        billing_plan={"id": group.id, "name": group.name},
+        user_group={"id": group.id, "name": group.name},
+        external_integrations=[],
+        services={
+            "deployments": projects,
+            "containers": 0,
+            "container_services": 0,
+            "container_images": 0,
+            "container_registries": 0,
+            "dns_zones": 0,
+        },
+    )
+    return {"user": body}
+
+
+def short_user(u: UserRecord | None) -> dict[str, object] | None:
+    """The short user block of admin orders and projects."""
+    if u is None:
+        return None
+    return {
+        "id": u.id,
+        "full_name": f"{u.fname} {u.lname}".strip(),
+        "email": u.email,
+        "external_id": u.external_id,
+    }
+
+
+# -- catalog ---------------------------------------------------------------------------
+
+
+def product_rows(w: World, u: UserRecord) -> list[dict[str, object]]:
+    """One row per product of the user's billing plan x region it is sold in."""
+    plan = w.catalog.groups[u.user_group_id].product_ids
+    products = [p for pid, p in sorted(w.catalog.products.items()) if pid in plan]
+    return [_product(p, region) for p in products for region in p.region_ids]
+
+
+def _product(p: ProductSeed, region: int) -> dict[str, object]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "price": p.price,
+        "term": p.term,
+        "cpu": p.cpu,
+        "memory": p.memory,
+        "storage": p.storage,
+        "bandwidth": p.bandwidth,
+        "backup": 0,
+        "local_disk": 0,
+        "memory_swap": None,
+        "memory_swappiness": None,
+        "region": region,
+    }
+
+
+def location(loc: LocationSeed) -> dict[str, object]:
+    """A location with its regions."""
+    return {
+        "id": loc.id,
+        "name": loc.name,
+        "regions": [{"id": r.id, "name": r.name} for r in loc.regions],
+    }
+
+
+def _image_base(w: World, image: ImageSeed) -> dict[str, object]:
+    t = iso(w.started_at)
+    required_by = [i.id for i in w.catalog.images.values() if image.id in i.required_containers]
+    return {
+        "id": image.id,
+        "active": True,
+        "can_scale": True,
+        "command": None,
+        "container_image_provider_id": 1,
+        "description": "",
+        "is_free": False,
+        "label": image.label,
+        "min_cpu": str(image.min_cpu),
+        "min_memory": image.min_memory,
+        "registry_custom": False,
+        "registry_image_path": image.label.lower(),
+        "registry_auth": False,
+        "registry_username": None,
+        "is_load_balancer": False,
+        "role": image.label.lower(),
+        "category": "web",
+        "labels": {},
+        "shm_size": None,
+        "docker_init": False,
+        "created_at": t,
+        "updated_at": t,
+        "icon_url": None,
+        "system_image": True,
+        "available_vars": [],
+        "required_containers": list(image.required_containers),
+        "required_by": required_by,
+        "links": {"container_image_provider": "/api/container_image_providers/1"},
+        "container_image_env_params": [],
+        "container_image_custom_host_entries": [],
+        "container_image_ingress_params": [],
+        "container_image_setting_params": [
+            {
+                "id": image.id * 100 + i,
+                "container_image_id": image.id,
+                "name": p.name,
+                "label": p.label,
+                "param_type": p.param_type,
+                "value": p.value,
+                "created_at": t,
+                "updated_at": t,
+            }
+            for i, p in enumerate(image.setting_params, start=1)
+        ],
+    }
+
+
+def user_image(w: World, image: ImageSeed) -> dict[str, object]:
+    """The user API's image. ``image_variants`` and ``volumes`` reproduce the
+    HEAD regression: the image itself rendered through the variant field
+    list, a single object, not the variants (reference §6.3)."""
+    body = _image_base(w, image)
+    itself = {
+        "id": image.id,
+        "label": image.label,
+        "created_at": body["created_at"],
+        "updated_at": body["updated_at"],
+    }
+    body.update(image_variants=itself, volumes=dict(itself))
+    return {"container_image": body}
+
+
+def admin_image(w: World, image: ImageSeed) -> dict[str, object]:
+    """The admin API's image, whose ``container_image_image_variants`` lists variants."""
+    body = _image_base(w, image)
+    t = body["created_at"]
+    body["container_image_image_variants"] = [
+        {
+            "id": v.id,
+            "label": v.label,
+            "is_default": v.is_default,
+            "version": i,
+            "registry_image_tag": v.registry_image_tag,
+            "before_migrate": None,
+            "after_migrate": None,
+            "rollback_migrate": None,
+            "validated_tag": True,
+            "validated_tag_updated": t,
+            "created_at": t,
+            "updated_at": t,
+        }
+        for i, v in enumerate(image.variants)
+    ]
+    return {"container_image": body}
+
+
+# -- orders and projects ----------------------------------------------------------------------
+
+
+def _ref(w: World, project_id: int | None, fallback_name: str) -> dict[str, object] | None:
+    if project_id is None:
+        return None
+    project = w.projects.get(project_id)
+    return {"id": project_id, "name": project.name if project else fallback_name}
+
+
+def _order_data(w: World, o: OrderRecord) -> dict[str, object]:
+    """The normalised order echo; like the real one it shows param values."""
+    products = [w.catalog.products[c.product_id] for c in o.containers]
+    monthly = sum((Decimal(p.price) for p in products), Decimal(0))
+    owner = w.users.get(o.user_id) if o.user_id is not None else None
+    symbol = _SYMBOLS.get(owner.currency, "") if owner else ""
+    raw_order = [
+        {
+            "product_type": "container",
+            "source": None,
+            "label": c.label,
+            "image_variant_id": c.variant_id,
+            "qty": 1,
+            "domains": list(c.domains),
+            "resources": {"product_id": p.id, "cpu": p.cpu, "memory": p.memory},
+            "addons": [],
+            "params": {k: {"value": v, "type": t} for k, (v, t) in c.params.items()},
+            "volume_config": [],
+        }
+        for c, p in zip(o.containers, products, strict=True)
+    ]
+    hourly = (monthly / 730).quantize(Decimal("0.0001"))
+    return {
+        "raw_order": raw_order,
+        "project": {"id": o.existing_project_id, "name": o.project_name, "skip_ssh": o.skip_ssh},
+        "region_id": o.region_id,
+        "location_id": o.location_id,
+        "load_balancer_ip": o.load_balancer_ip,
+        "summary": [],
+        "total": {"recurring": {"hourly": f"{symbol}{hourly}", "monthly": f"{symbol}{monthly}"}},
+    }
+
+
+def order(w: World, o: OrderRecord, *, admin: bool) -> dict[str, object]:
+    """``GET /api/orders/{id}`` (``project``) or the admin show (``deployment``, ``user``)."""
+    loc = w.catalog.locations[o.location_id]
+    body: dict[str, object] = {
+        "id": o.id,
+        "status": o.status,
+        "order_data": _order_data(w, o),
+        "created_at": iso(o.created_at),
+        "updated_at": iso(o.updated_at),
+        "location": {"id": loc.id, "name": loc.name},
+    }
+    project = _ref(w, o.project_id, o.project_name)
+    if admin:
+        owner = w.users.get(o.user_id) if o.user_id is not None else None
+        body.update(user=short_user(owner), deployment=project)
+    else:
+        body["project"] = project
+    return {"order": body}
+
+
+def order_row(w: World, o: OrderRecord) -> dict[str, object]:
+    """An element of ``GET /api/orders``."""
+    return {
+        "id": o.id,
+        "status": o.status,
+        "created_at": iso(o.created_at),
+        "updated_at": iso(o.updated_at),
+        "project": _ref(w, o.project_id, o.project_name),
+    }
+
+
+def admin_order_row(w: World, o: OrderRecord) -> dict[str, object]:
+    """An element of the admin order list: ``{"order": {...}}`` in a bare array."""
+    owner = w.users.get(o.user_id) if o.user_id is not None else None
+    user = short_user(owner)
+    if user is not None:
+        del user["external_id"]
+    return {
+        "order": {
+            "id": o.id,
+            "status": o.status,
+            "created_at": iso(o.created_at),
+            "updated_at": iso(o.updated_at),
+            "user": user,
+        }
+    }
+
+
+def project(w: World, p: ProjectRecord, *, admin: bool = False) -> dict[str, object]:
+    """A project; ``region`` is the location, ``availability_zone`` the region."""
+    loc = w.catalog.locations[p.location_id]
+    region = w.catalog.regions[p.region_id]
+    body: dict[str, object] = {
+        "id": p.id,
+        "name": p.name,
+        "skip_ssh": p.skip_ssh,
+        "current_state": p.state,
+        "created_at": iso(p.created_at),
+        "updated_at": iso(p.updated_at),
+        "container_image_ids": sorted(set(p.image_ids)),
+        "region": {"id": loc.id, "name": loc.name},
+        "availability_zone": {"id": region.id, "name": region.name},
+        "links": {
+            "services": f"/api/projects/{p.id}/container_services",
+            "container_images": f"/api/projects/{p.id}/container_images",
+            "bastions": f"/api/projects/{p.id}/sftp",
+        },
+        "metadata": {"icons": [], "image_names": []},
+    }
+    if admin:
+        owner = w.users.get(p.user_id)
+        short = short_user(owner)
+        if short is not None and owner is not None:
+            short["labels"] = owner.labels
+        body["user"] = short
+    return body

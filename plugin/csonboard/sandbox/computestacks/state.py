@@ -1,0 +1,244 @@
+"""The simulator's world: every record, behind one lock. Plain Python, no Flask.
+
+Time is the injected clock. Orders and project deletions progress lazily:
+:meth:`World.advance` moves every record to where the clock says it should be,
+and the HTTP layer calls it at the start of every request under the lock.
+Nothing can observe the world between requests, so this is indistinguishable
+from a background worker, yet deterministic and thread-free: a test moves a
+fake clock and the next request sees the result.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+
+from csonboard.sandbox.computestacks.records import (
+    FINAL_STATUSES,
+    CredentialRecord,
+    OrderPlan,
+    OrderRecord,
+    ProjectRecord,
+    UserRecord,
+    hash_password,
+)
+from csonboard.sandbox.computestacks.seed import Catalog
+
+LOCK_SECONDS = 4 * 3600
+"""How long five wrong passwords lock a user (Devise ``unlock_in``)."""
+
+MAX_FAILED_ATTEMPTS = 5
+
+
+class World:
+    """All simulator state. Hold :attr:`lock` while reading or changing it."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        clock: Callable[[], float],
+        lockout: bool,
+        admin_username: str,
+        admin_password: str,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.catalog = catalog
+        self.clock = clock
+        self.lockout = lockout
+        self._admin = (admin_username, admin_password)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything but the catalog and the admin credential."""
+        with self.lock:
+            self.users: dict[int, UserRecord] = {}
+            self.credentials: dict[int, CredentialRecord] = {}
+            self.orders: dict[str, OrderRecord] = {}
+            self.projects: dict[int, ProjectRecord] = {}
+            self.plan = OrderPlan()
+            self.deleting_seconds = 5.0
+            self.max_containers = self.catalog.max_containers
+            self.started_at = self.clock()
+            self._ids = {kind: itertools.count(1) for kind in ("user", "credential", "project")}
+            self._seed_admin()
+
+    def _seed_admin(self) -> None:
+        now = self.started_at
+        admin = UserRecord(
+            id=self.next_id("user"),
+            fname="Sandbox",
+            lname="Admin",
+            email="admin@sandbox.invalid",
+            password_hash=hash_password(self._admin[1]),
+            external_id=None,
+            labels={},
+            active=True,
+            is_admin=True,
+            currency=self.catalog.default_currency,
+            locale="en",
+            user_group_id=self.catalog.default_group().id,
+            bypass_billing=True,
+            confirmed_at=now,
+            details={"country": "US"},
+            created_at=now,
+            updated_at=now,
+        )
+        self.users[admin.id] = admin
+        username, password = self._admin
+        self.add_credential(admin, "sandbox-admin", username=username, password=password)
+
+    def next_id(self, kind: str) -> int:
+        """The next integer id of ``kind`` (user, credential, project)."""
+        return next(self._ids[kind])
+
+    # -- credentials ---------------------------------------------------------------------
+
+    def add_credential(
+        self, user: UserRecord, name: str, *, username: str, password: str
+    ) -> CredentialRecord:
+        """Store a credential pair for ``user`` (only the password's hash is kept)."""
+        record = CredentialRecord(
+            id=self.next_id("credential"),
+            user_id=user.id,
+            name=name,
+            username=username,
+            password_hash=hash_password(password),
+        )
+        self.credentials[record.id] = record
+        return record
+
+    def credential_by_username(self, username: str) -> CredentialRecord | None:
+        """The credential with this username, if any."""
+        return next((c for c in self.credentials.values() if c.username == username), None)
+
+    def delete_user(self, user: UserRecord) -> None:
+        """Remove the user with its credentials and projects; its orders stay, ownerless."""
+        del self.users[user.id]
+        for cred in [c for c in self.credentials.values() if c.user_id == user.id]:
+            del self.credentials[cred.id]
+        for project in [p for p in self.projects.values() if p.user_id == user.id]:
+            del self.projects[project.id]
+        for order in self.orders.values():
+            if order.user_id == user.id:
+                order.user_id = None
+
+    # -- time ----------------------------------------------------------------------------
+
+    def advance(self) -> None:
+        """Bring every order and deleting project up to the clock."""
+        now = self.clock()
+        for order in self.orders.values():
+            if order.status not in FINAL_STATUSES:
+                self._progress(order, now)
+        for project in list(self.projects.values()):
+            since = project.deleting_since
+            if since is not None and now - since >= self.deleting_seconds:
+                del self.projects[project.id]
+
+    def _progress(self, order: OrderRecord, now: float) -> None:
+        plan = order.plan
+        if plan.outcome == "stuck":
+            return
+        started = order.created_at + plan.pending_seconds
+        if now < started:
+            return
+        if order.status == "pending":
+            owner = self.users.get(order.user_id) if order.user_id is not None else None
+            # The real job re-reads the user when it starts: a suspended
+            # (or deleted) user's order ends `failed` without processing.
+            if owner is None or not owner.active:
+                self._finish(order, "failed", started)
+                return
+            order.status, order.updated_at = "processing", started
+        finished = started + plan.processing_seconds
+        if now < finished:
+            return
+        if plan.outcome == "fail":
+            self._finish(order, "failed", finished)
+        else:
+            self._complete(order, finished)
+
+    def _finish(self, order: OrderRecord, status: str, at: float) -> None:
+        order.status, order.updated_at = status, at
+
+    def _complete(self, order: OrderRecord, at: float) -> None:
+        image_ids = [c.image_id for c in order.containers]
+        existing = self.projects.get(order.existing_project_id or -1)
+        if order.existing_project_id is not None:
+            if existing is None or existing.deleting_since is not None:
+                self._finish(order, "failed", at)
+                return
+            existing.image_ids.extend(image_ids)
+            existing.container_count += len(order.containers)
+            existing.updated_at = at
+            order.project_id = existing.id
+        elif order.user_id is not None:
+            project = ProjectRecord(
+                id=self.next_id("project"),
+                name=order.project_name,
+                user_id=order.user_id,
+                location_id=order.location_id,
+                region_id=order.region_id,
+                image_ids=image_ids,
+                container_count=len(order.containers),
+                skip_ssh=order.skip_ssh,
+                created_at=at,
+                updated_at=at,
+            )
+            self.projects[project.id] = project
+            order.project_id = project.id
+        self._finish(order, "completed", at)
+
+    # -- queries -------------------------------------------------------------------------
+
+    def live_projects(self, user_id: int) -> Iterator[ProjectRecord]:
+        """The user's projects that are not being deleted."""
+        return (
+            p for p in self.projects.values() if p.user_id == user_id and p.deleting_since is None
+        )
+
+    def snapshot(self) -> dict[str, object]:
+        """What exists, for tests: never passwords or hashes."""
+        now = self.clock()
+        live_credentials: dict[int, int] = {}
+        for cred in self.credentials.values():
+            live_credentials[cred.user_id] = live_credentials.get(cred.user_id, 0) + 1
+        users = [
+            {
+                "id": u.id,
+                "email": u.email,
+                "fname": u.fname,
+                "lname": u.lname,
+                "external_id": u.external_id,
+                "labels": u.labels,
+                "active": u.active,
+                "is_admin": u.is_admin,
+                "group": u.user_group_id,
+                "currency": u.currency,
+                "locale": u.locale,
+                "confirmed": u.confirmed_at is not None,
+                "failed_attempts": u.failed_attempts,
+                "locked": u.locked_at is not None and now - u.locked_at < LOCK_SECONDS,
+                "credentials": live_credentials.get(u.id, 0),
+            }
+            for u in self.users.values()
+        ]
+        orders = [
+            {
+                "id": o.id,
+                "owner": o.user_id,
+                "status": o.status,
+                "project": o.project_id,
+                "project_name": o.project_name,
+                "location": o.location_id,
+                "containers": len(o.containers),
+            }
+            for o in self.orders.values()
+        ]
+        projects = [
+            {"id": p.id, "name": p.name, "owner": p.user_id, "state": p.state}
+            for p in self.projects.values()
+        ]
+        return {"users": users, "orders": orders, "projects": projects}

@@ -1,0 +1,145 @@
+"""The user API, ``/api/...``, acting as the credential's owner (reference
+§6, §7.1, §7.2, §7.5). Orders are visible to their owner only."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from csonboard.sandbox.computestacks import ordering, render
+from csonboard.sandbox.computestacks.auth import require_user
+from csonboard.sandbox.computestacks.records import OrderRecord
+from csonboard.sandbox.computestacks.versions import DEPRECATED_VERSIONS, LATEST_VERSION
+from csonboard.sandbox.computestacks.wire import (
+    current_user,
+    errors,
+    listed,
+    not_found,
+    refused,
+    root,
+    world,
+)
+
+user_api = Blueprint("cs_user", __name__, url_prefix="/api")
+user_api.before_request(require_user)
+
+SERVER_VERSION = "9.3.0"
+
+
+@user_api.get("/version")
+def version() -> dict[str, object]:
+    """The server version and the API versions it serves."""
+    available = sorted({*DEPRECATED_VERSIONS, LATEST_VERSION})
+    return {
+        "version": SERVER_VERSION,
+        "api_latest_version": LATEST_VERSION,
+        "api_available_versions": available,
+    }
+
+
+@user_api.get("/products")
+def products() -> dict[str, object]:
+    """Not paginated: one row per product of the caller's plan x region."""
+    with world() as w:
+        return {"products": render.product_rows(w, current_user(w))}
+
+
+@user_api.get("/locations")
+def locations() -> Response:
+    """Every location, including ones the caller's group may not order in."""
+    with world() as w:
+        rows = [render.location(loc) for _, loc in sorted(w.catalog.locations.items())]
+    return listed("locations", rows)
+
+
+@user_api.get("/locations/<int:location_id>")
+def show_location(location_id: int) -> Response | dict[str, object]:
+    """One location, or 404 empty."""
+    with world() as w:
+        loc = w.catalog.locations.get(location_id)
+        return {"location": render.location(loc)} if loc else not_found()
+
+
+@user_api.get("/container_images")
+def images() -> Response:
+    """Every (system) image, paginated."""
+    with world() as w:
+        rows = [
+            render.user_image(w, image)["container_image"]
+            for _, image in sorted(w.catalog.images.items())
+        ]
+    return listed("container_images", rows)
+
+
+@user_api.get("/container_images/<int:image_id>")
+def show_image(image_id: int) -> Response | dict[str, object]:
+    """One image, with ``image_variants`` in the regressed single-object shape."""
+    with world() as w:
+        image = w.catalog.images.get(image_id)
+        return render.user_image(w, image) if image else not_found()
+
+
+@user_api.post("/orders")
+def create_order() -> Response | tuple[dict[str, object], int]:
+    """201 ``{order:{id, redirect_url: null, load_balancer_ip}}``, already pending."""
+    params = ordering.permit_order(root("order"))
+    if params is None:
+        return errors(500, ["param is missing or the value is empty: order"])
+    with world() as w:
+        placed = ordering.place_order(w, current_user(w), params)
+        if not isinstance(placed, OrderRecord):
+            return refused(placed)
+        body = {"id": placed.id, "redirect_url": None, "load_balancer_ip": placed.load_balancer_ip}
+    return {"order": body}, 201
+
+
+@user_api.get("/orders")
+def list_orders() -> Response:
+    """The caller's orders, newest first."""
+    with world() as w:
+        user = current_user(w)
+        mine = [o for o in w.orders.values() if o.user_id == user.id]
+        mine.sort(key=lambda o: o.created_at, reverse=True)
+        rows = [render.order_row(w, o) for o in mine]
+    return listed("orders", rows)
+
+
+@user_api.get("/orders/<order_id>")
+def show_order(order_id: str) -> Response:
+    """The caller's order; anyone else's is 404 empty."""
+    with world() as w:
+        order = w.orders.get(order_id)
+        if order is None or order.user_id != current_user(w).id:
+            return not_found()
+        return jsonify(render.order(w, order, admin=False))
+
+
+@user_api.get("/projects")
+def list_projects() -> Response:
+    """The caller's projects, without those being deleted."""
+    with world() as w:
+        rows = [render.project(w, p) for p in w.live_projects(current_user(w).id)]
+    return listed("projects", rows)
+
+
+@user_api.get("/projects/<int:project_id>")
+def show_project(project_id: int) -> Response | dict[str, object]:
+    """The owner's (or, for an admin, any) project; else 404 empty."""
+    with world() as w:
+        user = current_user(w)
+        project = w.projects.get(project_id)
+        if project is None or (project.user_id != user.id and not user.is_admin):
+            return not_found()
+        return {"project": render.project(w, project)}
+
+
+@user_api.delete("/projects/<int:project_id>")
+def delete_project(project_id: int) -> Response | tuple[dict[str, object], int]:
+    """202 ``{}``: the project is marked deleting, hidden, and removed later."""
+    with world() as w:
+        user = current_user(w)
+        project = w.projects.get(project_id)
+        if project is None or (project.user_id != user.id and not user.is_admin):
+            return not_found()
+        if project.deleting_since is None:
+            project.deleting_since = project.updated_at = w.clock()
+    return {}, 202

@@ -1,0 +1,19 @@
+"""A Stripe API stand-in for the Checkout → subscription flow csonboard follows.
+
+The official ``stripe`` library (16.x) talks to it unchanged through
+``stripe.StripeClient(api_key, base_addresses={"api": url})``: Stripe's paths,
+form-encoded parameters, object shapes (API 2026-10-28), error envelopes,
+idempotency keys and signed, retried webhooks. ``/_sandbox/...`` routes play
+the buyer and steer failures and delivery.
+
+Modules: ``state`` (objects and ids), ``forms`` (bracketed parameters),
+``shapes``/``billing`` (object builders), ``checkout``/``purchase``
+(sessions and what buyers do with them), ``customers``, ``prices``,
+``queries`` (lists), ``events``, ``delivery`` (webhooks), ``idempotency``,
+``faults``, ``api`` (``/v1``), ``control`` (``/_sandbox``), ``app`` (factory).
+"""
+
+from csonboard.sandbox.stripe.account import SandboxAccount, sandbox_account
+from csonboard.sandbox.stripe.app import DEFAULT_API_KEY, create_app, run
+
+__all__ = ["DEFAULT_API_KEY", "SandboxAccount", "create_app", "run", "sandbox_account"]

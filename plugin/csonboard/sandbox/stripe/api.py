@@ -1,0 +1,260 @@
+"""The ``/v1`` routes: Stripe's own paths, parameters, answers and errors.
+
+Every call passes the same gate, in this order (each step's answer is final):
+injected fault (``/_sandbox/faults``), API key, lazy expiry of overdue
+sessions, parameter decoding, then for a POST with ``Idempotency-Key`` the
+replay check. Answers carry ``Request-Id`` and ``Stripe-Version`` like Stripe's.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, g, request
+
+from csonboard.sandbox.stripe import checkout, customers, prices, queries
+from csonboard.sandbox.stripe.account import SandboxAccount
+from csonboard.sandbox.stripe.errors import ApiError
+from csonboard.sandbox.stripe.events import Origin, list_events
+from csonboard.sandbox.stripe.expand import expand
+from csonboard.sandbox.stripe.forms import Params, as_str_list, check_known, decode
+from csonboard.sandbox.stripe.idempotency import StoredResponse
+from csonboard.sandbox.stripe.purchase import expire_session
+from csonboard.sandbox.stripe.state import API_VERSION, Json
+from csonboard.sandbox.stripe.web import JSON_MIMETYPE, error_response, json_response
+
+_RETRIEVE_PARAMS = ("expand",)
+
+
+@dataclass
+class _Call:
+    """What the gate learned about the current request."""
+
+    request_id: str
+    params: Params
+    idempotency_key: str | None = None
+    claimed: bool = False  # this request holds its idempotency key until it answers
+
+
+class _Api:
+    """The view functions, bound to one account."""
+
+    def __init__(self, account: SandboxAccount) -> None:
+        self.account = account
+        self.store = account.store
+
+    # -- the gate ------------------------------------------------------------------
+
+    def gate(self) -> Response | None:
+        """Run before every ``/v1`` view; an answer here short-circuits the view."""
+        call = _Call(request_id=self.store.new_id("req", 14), params={})
+        g.stripe_call = call
+        fault = self.account.faults.take(request.method, request.path)
+        if fault is not None:
+            time.sleep(fault.delay)
+            error = fault.error()
+            if error is not None:
+                return error_response(error)
+        self._authenticate()
+        self.account.expire_due_sessions()
+        source = request.form if request.method == "POST" else request.args
+        pairs = list(source.items(multi=True))
+        call.params = decode(pairs)
+        key = request.headers.get("Idempotency-Key")
+        if request.method == "POST" and key:
+            call.idempotency_key = key
+            stored = self.account.idempotency.begin(
+                key, (request.method, request.path, tuple(sorted(pairs)))
+            )
+            if stored is not None:
+                return Response(
+                    stored.body,
+                    status=stored.status,
+                    mimetype=JSON_MIMETYPE,
+                    headers={"Idempotent-Replayed": "true", "Original-Request": stored.request_id},
+                )
+            call.claimed = True
+        return None
+
+    def finish(self, response: Response) -> Response:
+        """Stamp Stripe's headers and keep the answer under the idempotency key."""
+        call: _Call | None = g.get("stripe_call")
+        if call is None:
+            return response
+        response.headers["Request-Id"] = call.request_id
+        response.headers["Stripe-Version"] = request.headers.get("Stripe-Version", API_VERSION)
+        if call.claimed and call.idempotency_key is not None:
+            stored = StoredResponse(response.status_code, response.get_data(), call.request_id)
+            self.account.idempotency.finish(call.idempotency_key, stored)
+            call.claimed = False
+        return response
+
+    def release(self, _exc: BaseException | None) -> None:
+        """A request that crashed must not hold its idempotency key forever."""
+        call: _Call | None = g.get("stripe_call")
+        if call is not None and call.claimed and call.idempotency_key is not None:
+            self.account.idempotency.abandon(call.idempotency_key)
+
+    def _authenticate(self) -> None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, credential = header.partition(" ")
+        key = credential.strip()
+        if scheme.lower() == "basic":
+            try:
+                key = base64.b64decode(credential).decode("utf-8").partition(":")[0]
+            except (binascii.Error, UnicodeDecodeError):
+                key = ""
+        elif scheme.lower() != "bearer":
+            key = ""
+        if not key:
+            raise ApiError(
+                401,
+                "You did not provide an API key. You need to provide your API key in the "
+                "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+                "YOUR_SECRET_KEY').",
+            )
+        if not hmac.compare_digest(key.encode(), self.account.api_key.encode()):
+            shown = f"{key[:8]}{'*' * max(len(key) - 12, 0)}{key[-4:]}" if len(key) > 12 else "****"
+            raise ApiError(401, f"Invalid API Key provided: {shown}")
+
+    # -- helpers ---------------------------------------------------------------------
+
+    @property
+    def params(self) -> Params:
+        call: _Call = g.stripe_call
+        return call.params
+
+    @property
+    def origin(self) -> Origin:
+        call: _Call = g.stripe_call
+        return Origin(call.request_id, call.idempotency_key)
+
+    def render(self, obj: Json, status: int = 200) -> Response:
+        """``obj`` with the request's ``expand[]`` applied."""
+        paths = as_str_list(self.params.get("expand", []), "expand")
+        with self.store.lock:
+            return json_response(expand(self.store, obj, paths), status)
+
+    def retrieve(self, kind: str, object_id: str) -> Response:
+        check_known(self.params, _RETRIEVE_PARAMS)
+        with self.store.lock:
+            return self.render(self.store.get(kind, object_id))
+
+    # -- products and prices ---------------------------------------------------------
+
+    def list_products(self) -> Response:
+        return self.render(prices.list_products(self.store, self.params))
+
+    def get_product(self, product_id: str) -> Response:
+        return self.retrieve("product", product_id)
+
+    def list_prices(self) -> Response:
+        return self.render(prices.list_prices(self.store, self.params))
+
+    def get_price(self, price_id: str) -> Response:
+        return self.retrieve("price", price_id)
+
+    def create_price(self) -> Response:
+        return self.render(
+            prices.create_price(self.store, self.account.events, self.params, self.origin)
+        )
+
+    # -- customers -------------------------------------------------------------------
+
+    def list_customers(self) -> Response:
+        return self.render(customers.list_customers(self.store, self.params))
+
+    def get_customer(self, customer_id: str) -> Response:
+        return self.retrieve("customer", customer_id)
+
+    def create_customer(self) -> Response:
+        events = self.account.events
+        return self.render(customers.create_customer(self.store, events, self.params, self.origin))
+
+    def update_customer(self, customer_id: str) -> Response:
+        events = self.account.events
+        updated = customers.update_customer(
+            self.store, events, customer_id, self.params, self.origin
+        )
+        return self.render(updated)
+
+    # -- checkout ----------------------------------------------------------------------
+
+    def create_session(self) -> Response:
+        pay_url = request.host_url.rstrip("/") + "/_sandbox/pay"
+        return self.render(checkout.create_session(self.store, self.params, pay_url_base=pay_url))
+
+    def list_sessions(self) -> Response:
+        return self.render(queries.list_sessions(self.store, self.params))
+
+    def get_session(self, session_id: str) -> Response:
+        return self.retrieve("checkout.session", session_id)
+
+    def list_line_items(self, session_id: str) -> Response:
+        return self.render(queries.list_line_items(self.store, session_id, self.params))
+
+    def expire_session(self, session_id: str) -> Response:
+        check_known(self.params, _RETRIEVE_PARAMS)
+        events = self.account.events
+        return self.render(expire_session(self.store, events, session_id, self.origin))
+
+    # -- billing and events --------------------------------------------------------------
+
+    def list_subscriptions(self) -> Response:
+        return self.render(queries.list_subscriptions(self.store, self.params))
+
+    def get_subscription(self, subscription_id: str) -> Response:
+        return self.retrieve("subscription", subscription_id)
+
+    def get_invoice(self, invoice_id: str) -> Response:
+        return self.retrieve("invoice", invoice_id)
+
+    def get_payment_intent(self, intent_id: str) -> Response:
+        return self.retrieve("payment_intent", intent_id)
+
+    def list_events(self) -> Response:
+        return self.render(list_events(self.store, self.params))
+
+    def get_event(self, event_id: str) -> Response:
+        return self.retrieve("event", event_id)
+
+
+def create_api(account: SandboxAccount) -> Blueprint:
+    """The ``/v1`` blueprint serving ``account``."""
+    api = _Api(account)
+    bp = Blueprint("stripe_v1", __name__, url_prefix="/v1")
+    bp.before_request(api.gate)
+    bp.after_request(api.finish)
+    bp.teardown_request(api.release)
+    routes: list[tuple[str, str, Callable[..., Response]]] = [
+        ("/products", "GET", api.list_products),
+        ("/products/<product_id>", "GET", api.get_product),
+        ("/prices", "GET", api.list_prices),
+        ("/prices", "POST", api.create_price),
+        ("/prices/<price_id>", "GET", api.get_price),
+        ("/customers", "GET", api.list_customers),
+        ("/customers", "POST", api.create_customer),
+        ("/customers/<customer_id>", "GET", api.get_customer),
+        ("/customers/<customer_id>", "POST", api.update_customer),
+        ("/checkout/sessions", "GET", api.list_sessions),
+        ("/checkout/sessions", "POST", api.create_session),
+        ("/checkout/sessions/<session_id>", "GET", api.get_session),
+        ("/checkout/sessions/<session_id>/line_items", "GET", api.list_line_items),
+        ("/checkout/sessions/<session_id>/expire", "POST", api.expire_session),
+        ("/subscriptions", "GET", api.list_subscriptions),
+        ("/subscriptions/<subscription_id>", "GET", api.get_subscription),
+        ("/invoices/<invoice_id>", "GET", api.get_invoice),
+        ("/payment_intents/<intent_id>", "GET", api.get_payment_intent),
+        ("/events", "GET", api.list_events),
+        ("/events/<event_id>", "GET", api.get_event),
+    ]
+    for path, method, view in routes:
+        bp.add_url_rule(
+            path, endpoint=f"{method.lower()}_{view.__name__}", view_func=view, methods=[method]
+        )
+    return bp

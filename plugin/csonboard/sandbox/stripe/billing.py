@@ -1,0 +1,225 @@
+"""Subscriptions and their invoices, as a completed subscription-mode Checkout makes them.
+
+Shapes are API 2025-03-31 ("basil") and later: the invoice names its
+subscription at ``parent.subscription_details.subscription`` (there is no
+top-level ``subscription`` or ``payment_intent``), and billing periods live on
+each subscription item (``current_period_start``/``current_period_end``), not
+on the subscription.
+
+The event sequence follows what Stripe emits when Checkout starts a
+subscription: the subscription is created ``incomplete``, its first invoice is
+created (draft) and finalized; when paid, the invoice is paid and the
+subscription becomes ``active`` (an ``updated`` event with the old status).
+"""
+
+from __future__ import annotations
+
+import calendar
+import copy
+from datetime import UTC, datetime
+
+from csonboard.sandbox.stripe.events import EventLog
+from csonboard.sandbox.stripe.invoices import first_invoice
+from csonboard.sandbox.stripe.shapes import list_object
+from csonboard.sandbox.stripe.state import Json, Store
+
+
+def add_interval(start: int, interval: str, count: int) -> int:
+    """``start`` plus ``count`` billing intervals, in calendar terms like Stripe.
+
+    Month ends clamp (31 Jan + 1 month = 28/29 Feb), as Stripe's anchors do.
+    """
+    if interval == "day":
+        return start + 86400 * count
+    if interval == "week":
+        return start + 7 * 86400 * count
+    moment = datetime.fromtimestamp(start, UTC)
+    months = count * (12 if interval == "year" else 1)
+    year, month0 = divmod(moment.month - 1 + months, 12)
+    year += moment.year
+    day = min(moment.day, calendar.monthrange(year, month0 + 1)[1])
+    return int(moment.replace(year=year, month=month0 + 1, day=day).timestamp())
+
+
+def start_subscription(
+    store: Store,
+    events: EventLog,
+    *,
+    customer: Json,
+    items: list[Json],
+    metadata: dict[str, str],
+    description: str | None,
+) -> tuple[Json, Json]:
+    """Create an ``incomplete`` subscription and its finalized first invoice.
+
+    ``items`` are Checkout line items; recurring ones become subscription
+    items, one-time ones only appear on the first invoice. Emits
+    ``customer.subscription.created``, ``invoice.created``, ``invoice.finalized``.
+    The caller pays the invoice (:func:`pay_first_invoice`) or leaves it open.
+    """
+    now = store.now()
+    subscription_id = store.new_object_id("subscription")
+    recurring = [item for item in items if item["price"]["recurring"] is not None]
+    first = recurring[0]["price"]["recurring"]
+    period_end = add_interval(now, first["interval"], first["interval_count"])
+    sub_items = [_subscription_item(store, subscription_id, i, now, period_end) for i in recurring]
+    subscription = store.put(
+        _subscription(subscription_id, customer, sub_items, now, metadata, description)
+    )
+    invoice = store.put(
+        first_invoice(store, subscription, customer, items, sub_items, now, period_end)
+    )
+    subscription["latest_invoice"] = invoice["id"]
+    events.emit("customer.subscription.created", subscription)
+    events.emit("invoice.created", invoice)
+    invoice.update(
+        status="open",
+        number=f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}",
+        effective_at=now,
+        starting_balance=0,
+        ending_balance=0,
+        auto_advance=True,
+    )
+    invoice["status_transitions"]["finalized_at"] = now
+    customer["next_invoice_sequence"] += 1
+    events.emit("invoice.finalized", invoice)
+    return subscription, invoice
+
+
+def pay_first_invoice(store: Store, events: EventLog, subscription: Json, invoice: Json) -> None:
+    """The first payment cleared: invoice paid, subscription ``active``.
+
+    Emits ``invoice.paid``, ``invoice.payment_succeeded`` and
+    ``customer.subscription.updated`` (previous status ``incomplete``).
+    """
+    invoice.update(
+        status="paid",
+        amount_paid=invoice["amount_due"],
+        amount_remaining=0,
+        attempted=True,
+        attempt_count=1,
+    )
+    invoice["status_transitions"]["paid_at"] = store.now()
+    events.emit("invoice.paid", invoice)
+    events.emit("invoice.payment_succeeded", invoice)
+    previous = {"status": subscription["status"]}
+    subscription["status"] = "active"
+    events.emit("customer.subscription.updated", subscription, previous=previous)
+
+
+def fail_first_invoice(events: EventLog, invoice: Json) -> None:
+    """The first payment failed: emits ``invoice.payment_failed``; the subscription stays
+    ``incomplete`` (Stripe expires it after 23 hours, which the sandbox does not model).
+    """
+    invoice.update(attempted=True, attempt_count=1, next_payment_attempt=None)
+    events.emit("invoice.payment_failed", invoice)
+
+
+def _subscription(
+    subscription_id: str,
+    customer: Json,
+    sub_items: list[Json],
+    now: int,
+    metadata: dict[str, str],
+    description: str | None,
+) -> Json:
+    return {
+        "id": subscription_id,
+        "object": "subscription",
+        "application": None,
+        "application_fee_percent": None,
+        "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+        "billing_cycle_anchor": now,
+        "billing_cycle_anchor_config": None,
+        "billing_mode": {"type": "classic"},
+        "billing_thresholds": None,
+        "cancel_at": None,
+        "cancel_at_period_end": False,
+        "canceled_at": None,
+        "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+        "collection_method": "charge_automatically",
+        "created": now,
+        "currency": sub_items[0]["price"]["currency"],
+        "customer": customer["id"],
+        "days_until_due": None,
+        "default_payment_method": None,
+        "default_source": None,
+        "default_tax_rates": [],
+        "description": description,
+        "discounts": [],
+        "ended_at": None,
+        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+        "items": {
+            **list_object(sub_items, f"/v1/subscription_items?subscription={subscription_id}"),
+            "total_count": len(sub_items),
+        },
+        "latest_invoice": None,
+        "livemode": False,
+        "metadata": dict(metadata),
+        "next_pending_invoice_item_invoice": None,
+        "on_behalf_of": None,
+        "pause_collection": None,
+        "payment_settings": {
+            "payment_method_options": None,
+            "payment_method_types": None,
+            "save_default_payment_method": "off",
+        },
+        "pending_invoice_item_interval": None,
+        "pending_setup_intent": None,
+        "pending_update": None,
+        "schedule": None,
+        "start_date": now,
+        "status": "incomplete",
+        "test_clock": None,
+        "transfer_data": None,
+        "trial_end": None,
+        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+        "trial_start": None,
+    }
+
+
+def _subscription_item(
+    store: Store, subscription_id: str, line: Json, start: int, end: int
+) -> Json:
+    price = copy.deepcopy(line["price"])
+    return {
+        "id": store.new_id("si", 14),
+        "object": "subscription_item",
+        "billing_thresholds": None,
+        "created": start,
+        "current_period_end": end,
+        "current_period_start": start,
+        "discounts": [],
+        "metadata": {},
+        "plan": _plan(price),
+        "price": price,
+        "quantity": line["quantity"],
+        "subscription": subscription_id,
+        "tax_rates": [],
+    }
+
+
+def _plan(price: Json) -> Json:
+    """The legacy ``plan`` view of a recurring price, still sent on subscription items."""
+    recurring = price["recurring"]
+    return {
+        "id": price["id"],
+        "object": "plan",
+        "active": price["active"],
+        "amount": price["unit_amount"],
+        "amount_decimal": price["unit_amount_decimal"],
+        "billing_scheme": "per_unit",
+        "created": price["created"],
+        "currency": price["currency"],
+        "interval": recurring["interval"],
+        "interval_count": recurring["interval_count"],
+        "livemode": False,
+        "metadata": dict(price["metadata"]),
+        "meter": None,
+        "nickname": price["nickname"],
+        "product": price["product"],
+        "tiers_mode": None,
+        "transform_usage": None,
+        "trial_period_days": None,
+        "usage_type": "licensed",
+    }

@@ -1,0 +1,230 @@
+"""The ``/_sandbox`` routes: play the buyer, inject faults, steer webhook delivery.
+
+No API key; JSON bodies in and out; errors use Stripe's envelope. These routes
+do what Stripe does on its own (the buyer paying on the hosted page, a bank
+debit settling, a session timing out, the Dashboard's "Resend") and let tests
+look inside.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from csonboard.sandbox.stripe import purchase
+from csonboard.sandbox.stripe.account import SandboxAccount
+from csonboard.sandbox.stripe.errors import invalid
+from csonboard.sandbox.stripe.faults import parse_fault
+from csonboard.sandbox.stripe.forms import check_known
+from csonboard.sandbox.stripe.state import Json
+from csonboard.sandbox.stripe.web import json_response
+
+_BUYER_FIELDS = ("payment_status", "name", "email", "phone", "address")
+_WEBHOOK_FIELDS = ("url", "secret", "paused", "duplicate_rate", "retry_schedule", "timeout")
+
+
+def _body() -> dict[str, Any]:
+    """The JSON object sent, ``{}`` for an empty body; 400 for anything else."""
+    if not request.get_data():
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object.")
+    return body
+
+
+class _Control:
+    """The view functions, bound to one account."""
+
+    def __init__(self, account: SandboxAccount) -> None:
+        self.account = account
+        self.store = account.store
+        self.events = account.events
+
+    def before(self) -> None:
+        self.account.expire_due_sessions()
+
+    # -- the buyer -------------------------------------------------------------------
+
+    def complete(self, session_id: str) -> Response:
+        session = purchase.complete_session(self.store, self.events, session_id, _buyer(_body()))
+        return json_response(session)
+
+    def async_payment(self, session_id: str) -> Response:
+        body = _body()
+        check_known(body, ("succeeded",))
+        succeeded = body.get("succeeded", True)
+        if not isinstance(succeeded, bool):
+            raise invalid("succeeded must be true or false", "succeeded")
+        return json_response(
+            purchase.settle_async_payment(self.store, self.events, session_id, succeeded=succeeded)
+        )
+
+    def expire(self, session_id: str) -> Response:
+        return json_response(purchase.expire_session(self.store, self.events, session_id))
+
+    def pay_page(self, session_id: str) -> Response:
+        """A bare stand-in for the hosted Checkout page (the session's ``url``)."""
+        with self.store.lock:
+            session = self.store.get("checkout.session", session_id)
+            items = self.store.line_items.get(session_id, [])
+            rows = "".join(
+                f"<li>{item['quantity']} x {html.escape(item['description'])}</li>"
+                for item in items
+            )
+            total = session["amount_total"]
+        amount = "" if total is None else f"<p>Total: {total / 100:.2f} {session['currency']}</p>"
+        page = (
+            "<!doctype html><title>Sandbox Checkout</title>"
+            f"<h1>Sandbox Checkout</h1><ul>{rows}</ul>{amount}"
+            f"<p>Status: {html.escape(session['status'])}</p>"
+            '<form method="post"><label>Email <input name="email"></label> '
+            '<button name="action" value="pay">Pay</button> '
+            '<button name="action" value="cancel">Cancel</button></form>'
+        )
+        return Response(page, mimetype="text/html")
+
+    def pay_submit(self, session_id: str) -> Response:
+        """The page's form: pay (then go to ``success_url``) or go back to ``cancel_url``."""
+        if request.form.get("action") == "pay":
+            buyer = purchase.Buyer(email=request.form.get("email") or None)
+            session = purchase.complete_session(self.store, self.events, session_id, buyer)
+            target = session["success_url"]
+        else:
+            session = self.store.get("checkout.session", session_id)
+            target = session["cancel_url"]
+        if not target:
+            return json_response(session)
+        location = target.replace("{CHECKOUT_SESSION_ID}", session_id)
+        return Response(status=303, headers={"Location": location})
+
+    # -- faults and webhooks -------------------------------------------------------------
+
+    def add_fault(self) -> Response:
+        fault = parse_fault(_body())
+        self.account.faults.add(fault)
+        return json_response({"faults": self.account.faults.pending()}, 201)
+
+    def list_faults(self) -> Response:
+        return json_response({"faults": self.account.faults.pending()})
+
+    def clear_faults(self) -> Response:
+        self.account.faults.clear()
+        return json_response({"faults": []})
+
+    def webhooks(self) -> Response:
+        if request.method == "GET":
+            return json_response(self.account.deliverer.config.public())
+        body = _body()
+        check_known(body, _WEBHOOK_FIELDS)
+        changes = _webhook_changes(body)
+        return json_response(self.account.deliverer.configure(**changes).public())
+
+    def deliveries(self) -> Response:
+        event_id = request.args.get("event")
+        return json_response({"deliveries": self.account.deliverer.deliveries(event_id)})
+
+    def wait(self) -> Response:
+        body = _body()
+        timeout = body.get("timeout", 10)
+        if not isinstance(timeout, int | float) or not 0 <= timeout <= 60:
+            raise invalid("timeout must be 0..60 seconds", "timeout")
+        return json_response({"idle": self.account.wait_for_deliveries(float(timeout))})
+
+    def redeliver(self, event_id: str) -> Response:
+        with self.store.lock:
+            event = self.store.get("event", event_id)
+        return json_response(self.account.deliverer.resend(event))
+
+    def create_event(self) -> Response:
+        body = _body()
+        if not isinstance(body.get("type"), str) or not isinstance(body.get("data"), dict):
+            raise invalid("An event needs a string `type` and a `data` object.", "type")
+        return json_response(self.events.record(body), 201)
+
+    # -- inspection ----------------------------------------------------------------------
+
+    def state(self) -> Response:
+        with self.store.lock:
+            objects = {kind: self.store.newest_first(kind) for kind in self.store.objects}
+            body: Json = {
+                "counts": self.store.counts(),
+                "objects": objects,
+                "line_items": self.store.line_items,
+                "webhook": self.account.deliverer.config.public(),
+                "outbox": self.account.deliverer.outbox_size(),
+                "deliveries": len(self.account.deliverer.deliveries()),
+                "faults": self.account.faults.pending(),
+            }
+            return json_response(body)
+
+    def reset(self) -> Response:
+        self.account.reset()
+        return json_response({"reset": True})
+
+
+def _buyer(body: dict[str, Any]) -> purchase.Buyer:
+    """A :class:`purchase.Buyer` from a ``complete`` body; 400 on bad fields."""
+    check_known(body, _BUYER_FIELDS)
+    for name in ("payment_status", "name", "email", "phone"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise invalid(f"{name} must be a string", name)
+    if body.get("address") is not None and not isinstance(body["address"], dict):
+        raise invalid("address must be an object (city, country, line1, ...)", "address")
+    return purchase.Buyer(**{k: v for k, v in body.items() if v is not None})
+
+
+def _webhook_changes(body: dict[str, Any]) -> dict[str, Any]:
+    """Validated :class:`WebhookConfig` changes from a ``POST /_sandbox/webhooks`` body."""
+    changes = dict(body)
+    for name in ("url", "secret"):
+        if name in changes and changes[name] is not None and not isinstance(changes[name], str):
+            raise invalid(f"{name} must be a string or null", name)
+    if "paused" in changes and not isinstance(changes["paused"], bool):
+        raise invalid("paused must be true or false", "paused")
+    rate = changes.get("duplicate_rate", 0)
+    if not isinstance(rate, int | float) or not 0 <= rate <= 1:
+        raise invalid("duplicate_rate must be a number from 0 to 1", "duplicate_rate")
+    if "retry_schedule" in changes:
+        schedule = changes["retry_schedule"]
+        if not isinstance(schedule, list) or not all(
+            isinstance(s, int | float) and s >= 0 for s in schedule
+        ):
+            raise invalid("retry_schedule must be a list of non-negative seconds", "retry_schedule")
+        changes["retry_schedule"] = tuple(float(s) for s in schedule)
+    if "timeout" in changes and not (
+        isinstance(changes["timeout"], int | float) and changes["timeout"] > 0
+    ):
+        raise invalid("timeout must be a positive number of seconds", "timeout")
+    return changes
+
+
+def create_control(account: SandboxAccount) -> Blueprint:
+    """The ``/_sandbox`` blueprint steering ``account``."""
+    control = _Control(account)
+    bp = Blueprint("stripe_sandbox", __name__, url_prefix="/_sandbox")
+    bp.before_request(control.before)
+    routes: list[tuple[str, list[str], Callable[..., Response]]] = [
+        ("/checkout/sessions/<session_id>/complete", ["POST"], control.complete),
+        ("/checkout/sessions/<session_id>/async_payment", ["POST"], control.async_payment),
+        ("/checkout/sessions/<session_id>/expire", ["POST"], control.expire),
+        ("/pay/<session_id>", ["GET"], control.pay_page),
+        ("/pay/<session_id>", ["POST"], control.pay_submit),
+        ("/faults", ["POST"], control.add_fault),
+        ("/faults", ["GET"], control.list_faults),
+        ("/faults", ["DELETE"], control.clear_faults),
+        ("/webhooks", ["GET", "POST"], control.webhooks),
+        ("/deliveries", ["GET"], control.deliveries),
+        ("/deliveries/wait", ["POST"], control.wait),
+        ("/events", ["POST"], control.create_event),
+        ("/events/<event_id>/deliver", ["POST"], control.redeliver),
+        ("/state", ["GET"], control.state),
+        ("/reset", ["POST"], control.reset),
+    ]
+    for path, methods, view in routes:
+        endpoint = f"{'_'.join(methods).lower()}_{view.__name__}"
+        bp.add_url_rule(path, endpoint=endpoint, view_func=view, methods=methods)
+    return bp

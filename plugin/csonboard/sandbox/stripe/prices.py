@@ -1,0 +1,259 @@
+"""Products and prices: seeded from the sandbox catalog, listed, created.
+
+The catalog's ``stripe`` section lists ``products`` (``id``, ``name``) and
+``prices`` (``id``, ``product``, ``currency``, ``unit_amount``, optional
+``lookup_key``, ``nickname``, ``recurring = {interval, interval_count}``).
+Seeding emits no events: the account simply starts with them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from csonboard.sandbox.stripe import shapes
+from csonboard.sandbox.stripe.errors import invalid, unsupported
+from csonboard.sandbox.stripe.events import EventLog, Origin
+from csonboard.sandbox.stripe.forms import (
+    Params,
+    as_bool,
+    as_dict,
+    as_enum,
+    as_int,
+    as_metadata,
+    as_opt_str,
+    as_str,
+    as_str_list,
+    check_known,
+    require,
+    sub,
+)
+from csonboard.sandbox.stripe.listing import PAGE_PARAMS, field_equals, paginate, range_filter
+from csonboard.sandbox.stripe.state import Json, Store
+
+_INTERVALS = ("day", "week", "month", "year")
+_PRICE_PARAMS = {
+    "active",
+    "currency",
+    "expand",
+    "lookup_key",
+    "metadata",
+    "nickname",
+    "product",
+    "product_data",
+    "recurring",
+    "transfer_lookup_key",
+    "unit_amount",
+}
+_UNSUPPORTED_PRICE_PARAMS = {
+    "billing_scheme",
+    "currency_options",
+    "custom_unit_amount",
+    "tax_behavior",
+    "tiers",
+    "tiers_mode",
+    "transform_quantity",
+    "unit_amount_decimal",
+}
+
+
+def seed_catalog(store: Store, section: Mapping[str, Any]) -> None:
+    """Load the catalog's ``stripe`` section into ``store``.
+
+    Raises ValueError for a price whose product is not in the catalog, so a
+    broken catalog stops start-up instead of failing a checkout later.
+    """
+    with store.lock:
+        for entry in section.get("products", []):
+            store.put(
+                shapes.product(
+                    store,
+                    product_id=entry["id"],
+                    name=entry["name"],
+                    description=entry.get("description"),
+                )
+            )
+        for entry in section.get("prices", []):
+            if entry["product"] not in store.objects["product"]:
+                raise ValueError(
+                    f"catalog price {entry['id']} names unknown product {entry['product']}"
+                )
+            store.put(
+                shapes.price(
+                    store,
+                    price_id=entry["id"],
+                    product_id=entry["product"],
+                    currency=entry["currency"],
+                    unit_amount=int(entry["unit_amount"]),
+                    recurring=entry.get("recurring"),
+                    lookup_key=entry.get("lookup_key"),
+                    nickname=entry.get("nickname"),
+                    metadata=entry.get("metadata"),
+                    active=entry.get("active", True),
+                )
+            )
+
+
+def create_price(store: Store, events: EventLog, params: Params, origin: Origin) -> Json:
+    """``POST /v1/prices`` (per-unit prices only); emits ``product.created`` when
+    ``product_data`` makes a product, then ``price.created``."""
+    for name in params:
+        if name in _UNSUPPORTED_PRICE_PARAMS:
+            raise unsupported(name)
+    check_known(params, _PRICE_PARAMS)
+    currency = as_str(require(params, "currency"), "currency").lower()
+    unit_amount = as_int(require(params, "unit_amount"), "unit_amount", minimum=0)
+    recurring = _read_recurring(params)
+    lookup_key = as_opt_str(params, "lookup_key")
+    transfer = (
+        as_bool(params["transfer_lookup_key"], "transfer_lookup_key")
+        if "transfer_lookup_key" in params
+        else False
+    )
+    with store.lock:
+        product_id = _resolve_product(store, events, params, origin)
+        holder = _lookup_key_holder(store, lookup_key)
+        if holder is not None and not transfer:
+            raise invalid(f"A price (`{holder['id']}`) already uses that lookup key.", "lookup_key")
+        price = shapes.price(
+            store,
+            price_id=store.new_object_id("price"),
+            product_id=product_id,
+            currency=currency,
+            unit_amount=unit_amount,
+            recurring=recurring,
+            lookup_key=lookup_key,
+            nickname=as_opt_str(params, "nickname"),
+            metadata={k: v for k, v in as_metadata(params.get("metadata", {})).items() if v},
+            active=as_bool(params["active"], "active") if "active" in params else True,
+        )
+        if holder is not None:
+            holder["lookup_key"] = None
+            events.emit("price.updated", holder, previous={"lookup_key": lookup_key}, origin=origin)
+        store.put(price)
+        events.emit("price.created", price, origin=origin)
+        return price
+
+
+def list_prices(store: Store, params: Mapping[str, Any]) -> Json:
+    """``GET /v1/prices``: ``active``, ``currency``, ``product``, ``type``,
+    ``lookup_keys`` (up to 10), ``recurring[interval]``, ``created``."""
+    check_known(
+        params,
+        (
+            *PAGE_PARAMS,
+            "active",
+            "created",
+            "currency",
+            "lookup_keys",
+            "product",
+            "recurring",
+            "type",
+        ),
+    )
+    checks: list[Callable[[Json], bool]] = []
+    if "active" in params:
+        active = as_bool(params["active"], "active")
+        checks.append(lambda p: p["active"] == active)
+    for name in ("currency", "product"):
+        if name in params:
+            checks.append(field_equals(name, as_str(params[name], name)))
+    if "type" in params:
+        checks.append(
+            field_equals("type", as_enum(params["type"], "type", ("one_time", "recurring")))
+        )
+    if "lookup_keys" in params:
+        keys = set(as_str_list(params["lookup_keys"], "lookup_keys"))
+        if len(keys) > 10:
+            raise invalid("You may pass at most 10 lookup_keys.", "lookup_keys")
+        checks.append(lambda p: p["lookup_key"] in keys)
+    if "recurring" in params:
+        wanted = as_dict(params["recurring"], "recurring")
+        check_known(wanted, ("interval", "meter", "usage_type"), "recurring")
+        interval = as_opt_str(wanted, "interval", "recurring")
+        checks.append(
+            lambda p: p["recurring"] is not None and interval in (None, p["recurring"]["interval"])
+        )
+    if "created" in params:
+        created = range_filter(params["created"], "created")
+        checks.append(lambda p: created(p["created"]))
+    with store.lock:
+        return copy.deepcopy(
+            paginate(
+                store.newest_first("price"),
+                params,
+                url="/v1/prices",
+                label="price",
+                keep=lambda p: all(check(p) for check in checks),
+            )
+        )
+
+
+def list_products(store: Store, params: Mapping[str, Any]) -> Json:
+    """``GET /v1/products``: ``active``, ``ids``, ``created``."""
+    check_known(params, (*PAGE_PARAMS, "active", "created", "ids", "shippable", "type", "url"))
+    checks: list[Callable[[Json], bool]] = []
+    if "active" in params:
+        active = as_bool(params["active"], "active")
+        checks.append(lambda p: p["active"] == active)
+    if "ids" in params:
+        ids = set(as_str_list(params["ids"], "ids"))
+        checks.append(lambda p: p["id"] in ids)
+    if "created" in params:
+        created = range_filter(params["created"], "created")
+        checks.append(lambda p: created(p["created"]))
+    with store.lock:
+        return copy.deepcopy(
+            paginate(
+                store.newest_first("product"),
+                params,
+                url="/v1/products",
+                label="product",
+                keep=lambda p: all(check(p) for check in checks),
+            )
+        )
+
+
+def _read_recurring(params: Params) -> dict[str, Any] | None:
+    if "recurring" not in params:
+        return None
+    raw = as_dict(params["recurring"], "recurring")
+    check_known(raw, ("interval", "interval_count"), "recurring")
+    interval = as_enum(
+        require(raw, "interval", "recurring"), sub("recurring", "interval"), _INTERVALS
+    )
+    count = as_int(raw.get("interval_count", "1"), sub("recurring", "interval_count"), minimum=1)
+    return {"interval": interval, "interval_count": count}
+
+
+def _resolve_product(store: Store, events: EventLog, params: Params, origin: Origin) -> str:
+    if ("product" in params) == ("product_data" in params):
+        raise invalid("You must specify exactly one of `product` or `product_data`.", "product")
+    if "product" in params:
+        product_id = as_str(params["product"], "product")
+        store.get("product", product_id, param="product", status=400)
+        return product_id
+    data = as_dict(params["product_data"], "product_data")
+    check_known(
+        data,
+        ("name", "metadata", "active", "statement_descriptor", "tax_code", "unit_label"),
+        "product_data",
+    )
+    product = shapes.product(
+        store,
+        product_id=store.new_object_id("product"),
+        name=as_str(require(data, "name", "product_data"), sub("product_data", "name")),
+    )
+    store.put(product)
+    events.emit("product.created", product, origin=origin)
+    return str(product["id"])
+
+
+def _lookup_key_holder(store: Store, lookup_key: str | None) -> Json | None:
+    if lookup_key is None:
+        return None
+    for price in store.objects["price"].values():
+        if price["lookup_key"] == lookup_key:
+            return price
+    return None

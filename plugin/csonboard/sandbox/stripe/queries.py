@@ -1,0 +1,117 @@
+"""List endpoints for Checkout Sessions, their line items, and subscriptions."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from csonboard.sandbox.stripe.forms import as_dict, as_enum, as_str, check_known
+from csonboard.sandbox.stripe.listing import PAGE_PARAMS, field_equals, paginate, range_filter
+from csonboard.sandbox.stripe.state import Json, Store
+
+_SUBSCRIPTION_STATUSES = (
+    "active",
+    "all",
+    "canceled",
+    "ended",
+    "incomplete",
+    "incomplete_expired",
+    "past_due",
+    "paused",
+    "trialing",
+    "unpaid",
+)
+
+
+def list_sessions(store: Store, params: Mapping[str, Any]) -> Json:
+    """``GET /v1/checkout/sessions``: newest first, filtered by ``created``, ``status``,
+    ``customer``, ``customer_details[email]``, ``payment_intent``, ``subscription``."""
+    check_known(
+        params,
+        (
+            *PAGE_PARAMS,
+            "created",
+            "customer",
+            "customer_details",
+            "payment_intent",
+            "payment_link",
+            "status",
+            "subscription",
+        ),
+    )
+    checks: list[Callable[[Json], bool]] = []
+    if "created" in params:
+        created = range_filter(params["created"], "created")
+        checks.append(lambda s: created(s["created"]))
+    if "status" in params:
+        status = as_enum(params["status"], "status", ("complete", "expired", "open"))
+        checks.append(lambda s: s["status"] == status)
+    for name in ("customer", "payment_intent", "payment_link", "subscription"):
+        if name in params:
+            checks.append(field_equals(name, as_str(params[name], name)))
+    if "customer_details" in params:
+        details = as_dict(params["customer_details"], "customer_details")
+        check_known(details, ("email",), "customer_details")
+        email = as_str(details.get("email", ""), "customer_details[email]")
+        checks.append(lambda s: (s["customer_details"] or {}).get("email") == email)
+    with store.lock:
+        return copy.deepcopy(
+            paginate(
+                store.newest_first("checkout.session"),
+                params,
+                url="/v1/checkout/sessions",
+                label="checkout.session",
+                keep=lambda s: all(check(s) for check in checks),
+            )
+        )
+
+
+def list_line_items(store: Store, session_id: str, params: Mapping[str, Any]) -> Json:
+    """``GET /v1/checkout/sessions/{id}/line_items``: in the order they were given."""
+    check_known(params, PAGE_PARAMS)
+    with store.lock:
+        store.get("checkout.session", session_id)
+        return copy.deepcopy(
+            paginate(
+                store.line_items[session_id],
+                params,
+                url=f"/v1/checkout/sessions/{session_id}/line_items",
+                label="line item",
+            )
+        )
+
+
+def list_subscriptions(store: Store, params: Mapping[str, Any]) -> Json:
+    """``GET /v1/subscriptions``: by ``customer``, ``price``, ``status`` and ``created``.
+
+    As on Stripe, without ``status`` canceled subscriptions are left out;
+    ``status=all`` includes them and ``ended`` lists only them.
+    """
+    check_known(params, (*PAGE_PARAMS, "created", "customer", "price", "status"))
+    checks: list[Callable[[Json], bool]] = []
+    status = as_enum(params.get("status", "all"), "status", _SUBSCRIPTION_STATUSES)
+    if "status" not in params:
+        checks.append(lambda s: s["status"] != "canceled")
+    elif status == "ended":
+        checks.append(lambda s: s["status"] in ("canceled", "incomplete_expired"))
+    elif status != "all":
+        checks.append(lambda s: s["status"] == status)
+    if "customer" in params:
+        checks.append(field_equals("customer", as_str(params["customer"], "customer")))
+    if "price" in params:
+        price = as_str(params["price"], "price")
+        checks.append(lambda s: any(i["price"]["id"] == price for i in s["items"]["data"]))
+    if "created" in params:
+        created = range_filter(params["created"], "created")
+        checks.append(lambda s: created(s["created"]))
+    with store.lock:
+        return copy.deepcopy(
+            paginate(
+                store.newest_first("subscription"),
+                params,
+                url="/v1/subscriptions",
+                label="subscription",
+                keep=lambda s: all(check(s) for check in checks),
+            )
+        )

@@ -1,0 +1,210 @@
+"""The few Stripe API calls csonboard makes, with ``stripe.StripeClient``.
+
+Results are plain frozen dataclasses: stripe-python 16 objects are not dicts,
+and nothing outside this module should care. Network retries are turned on
+(``StripeClient`` has none by default); writes carry deterministic idempotency
+keys chosen by the caller, so a replay repeats Stripe's first answer instead of
+creating a second customer.
+
+Failure policy: connection errors, 429 and 5xx become
+:class:`~csonboard.errors.StripeUnavailable` (retried later); everything else
+Stripe refuses becomes :class:`~csonboard.errors.StripeRefused`. Messages name
+the call; Stripe masks keys in its own messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+
+from csonboard.errors import ConfigError, StripeRefused, StripeUnavailable
+from csonboard.settings import Settings
+
+
+@dataclass(frozen=True)
+class Address:
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Buyer:
+    """``customer_details`` of a session: what the buyer typed in Checkout."""
+
+    email: str | None
+    name: str | None
+    phone: str | None
+    address: Address | None
+
+
+@dataclass(frozen=True)
+class LineItem:
+    id: str
+    price_id: str | None
+    lookup_key: str | None
+    product_id: str | None
+    quantity: int
+    description: str
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    status: str | None  # open | complete | expired; absent in very old API versions
+    payment_status: str | None  # paid | unpaid | no_payment_required; likewise
+    mode: str | None
+    livemode: bool
+    customer: str | None
+    buyer: Buyer
+    currency: str | None
+    locale: str | None
+    subscription: str | None
+    metadata: Mapping[str, str]
+    line_items: tuple[LineItem, ...]
+
+
+class StripeGateway:
+    """Stripe as csonboard sees it. One instance per process is plenty."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        max_network_retries: int = 2,
+        timeout: float = 30.0,
+    ) -> None:
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else {},
+            max_network_retries=max_network_retries,
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StripeGateway:
+        """Raises ConfigError when no API key is set."""
+        if settings.stripe.api_key is None:
+            raise ConfigError("stripe.api_key", "required: set CSONBOARD_STRIPE_API_KEY")
+        return cls(
+            settings.stripe.api_key.get_secret_value(),
+            api_base=settings.stripe.api_base or None,
+            max_network_retries=settings.stripe.max_network_retries,
+            timeout=settings.stripe.timeout_seconds,
+        )
+
+    def checkout_session(self, session_id: str) -> CheckoutSession:
+        """The session as Stripe has it now, with every line item (all pages)."""
+        with _calling(f"retrieve checkout session {session_id}"):
+            session = self._client.v1.checkout.sessions.retrieve(session_id)
+            items = self._client.v1.checkout.sessions.line_items.list(session_id, {"limit": 100})
+            line_items = tuple(_line_item(item) for item in items.auto_paging_iter())
+        details = _get(session, "customer_details")
+        address = _get(details, "address")
+        return CheckoutSession(
+            id=session.id,
+            status=_get(session, "status"),
+            payment_status=_get(session, "payment_status"),
+            mode=_get(session, "mode"),
+            livemode=bool(_get(session, "livemode")),
+            customer=_id_of(_get(session, "customer")),
+            buyer=Buyer(
+                email=_get(details, "email"),
+                name=_get(details, "name"),
+                phone=_get(details, "phone"),
+                address=Address(**{f: _get(address, f) for f in Address.__dataclass_fields__})
+                if address
+                else None,
+            ),
+            currency=_get(session, "currency"),
+            locale=_get(session, "locale"),
+            subscription=_id_of(_get(session, "subscription")),
+            metadata=_plain(_get(session, "metadata")),
+            line_items=line_items,
+        )
+
+    def create_customer(
+        self, buyer: Buyer, *, metadata: Mapping[str, str], idempotency_key: str
+    ) -> str:
+        """Create a customer for a guest checkout; returns its id. The same key
+        returns the same customer for at least 24 hours."""
+        params: dict[str, Any] = {"metadata": dict(metadata)}
+        for field in ("email", "name", "phone"):
+            if getattr(buyer, field):
+                params[field] = getattr(buyer, field)
+        if buyer.address:
+            params["address"] = {k: v for k, v in vars(buyer.address).items() if v}
+        with _calling("create customer"):
+            customer = self._client.v1.customers.create(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            )
+        return str(customer.id)
+
+    def update_customer_metadata(
+        self, customer_id: str, metadata: Mapping[str, str], *, idempotency_key: str
+    ) -> None:
+        """Merge ``metadata`` into the customer's metadata."""
+        with _calling(f"update customer {customer_id}"):
+            self._client.v1.customers.update(
+                customer_id, {"metadata": dict(metadata)}, {"idempotency_key": idempotency_key}
+            )
+
+    def customer_metadata(self, customer_id: str) -> dict[str, str]:
+        with _calling(f"retrieve customer {customer_id}"):
+            return _plain(_get(self._client.v1.customers.retrieve(customer_id), "metadata"))
+
+
+def _line_item(item: Any) -> LineItem:
+    price = _get(item, "price")
+    return LineItem(
+        id=item.id,
+        price_id=_get(price, "id"),
+        lookup_key=_get(price, "lookup_key"),
+        product_id=_id_of(_get(price, "product")),
+        quantity=int(_get(item, "quantity") or 1),
+        description=str(_get(item, "description") or ""),
+    )
+
+
+def _get(obj: Any, name: str) -> Any:
+    """A field of a StripeObject (or None when the object or field is absent)."""
+    return getattr(obj, name, None) if obj is not None else None
+
+
+def _id_of(value: Any) -> str | None:
+    """An id field that may come expanded into an object."""
+    if value is None or isinstance(value, str):
+        return value
+    ident = _get(value, "id")
+    return str(ident) if ident else None
+
+
+def _plain(metadata: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in metadata.to_dict().items()} if metadata else {}
+
+
+@contextmanager
+def _calling(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        raise StripeUnavailable(f"Stripe {what}: {_message(exc)}") from exc
+    except stripe.StripeError as exc:
+        status = exc.http_status or 0
+        if isinstance(exc, stripe.APIError) or status >= 500:
+            raise StripeUnavailable(f"Stripe {what}: {_message(exc)}") from exc
+        raise StripeRefused(f"Stripe {what}: {_message(exc)}") from exc
+
+
+def _message(exc: stripe.StripeError) -> str:
+    status = f"HTTP {exc.http_status}: " if exc.http_status else ""
+    return f"{status}{exc.user_message or exc.__class__.__name__}"
