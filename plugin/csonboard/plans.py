@@ -24,7 +24,6 @@ message that names the price, fixable by editing the catalog and replaying.
 
 from __future__ import annotations
 
-import string
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -94,25 +93,28 @@ class Plan(_Strict):
     @field_validator("project_name")
     @classmethod
     def _known_fields(cls, template: str) -> str:
+        # Rendering with sample values is the check: it also reaches fields
+        # nested inside a format spec ("{plan:{width}}"), which parsing alone misses.
         try:
-            fields = {
-                name for _, name, _, _ in string.Formatter().parse(template) if name is not None
-            }
-        except ValueError as exc:
-            raise ValueError(f"not a valid template: {exc}") from None
-        unknown = fields - NAME_FIELDS.keys()
-        if unknown:
+            rendered = template.format_map(NAME_FIELDS)
+        except KeyError as exc:
             raise ValueError(
-                f"unknown field {{{sorted(unknown)[0]}}}; use {', '.join(sorted(NAME_FIELDS))}"
-            )
-        if not template.format_map(NAME_FIELDS).strip():
+                f"unknown field {{{exc.args[0]}}}; use {', '.join(sorted(NAME_FIELDS))}"
+            ) from None
+        except (ValueError, IndexError, AttributeError) as exc:
+            raise ValueError(f"not a valid template: {exc}") from None
+        if not rendered.strip():
             raise ValueError("renders as an empty name")
         return template
 
     def project_name_for(self, **values: str) -> str:
-        """Render the project-name template (ComputeStacks requires a name)."""
-        rendered = self.project_name.format_map({**NAME_FIELDS, "plan": self.name, **values})
-        return " ".join(rendered.split())[:100] or self.name
+        """Render the project-name template: whitespace collapsed, at most 100
+        characters, the plan's name if nothing is left (ComputeStacks needs one).
+        Fields not given render empty."""
+        fields = {**dict.fromkeys(NAME_FIELDS, ""), "plan": self.name}
+        fields.update({k: v.strip() for k, v in values.items()})
+        rendered = " ".join(self.project_name.format_map(fields).split())
+        return rendered[:100].rstrip() or self.name
 
 
 class Catalog(_Strict):

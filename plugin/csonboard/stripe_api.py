@@ -81,7 +81,9 @@ class StripeGateway:
         api_base: str | None = None,
         max_network_retries: int = 2,
         timeout: float = 30.0,
+        page_size: int = 100,
     ) -> None:
+        self._page_size = page_size
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else {},
@@ -105,7 +107,9 @@ class StripeGateway:
         """The session as Stripe has it now, with every line item (all pages)."""
         with _calling(f"retrieve checkout session {session_id}"):
             session = self._client.v1.checkout.sessions.retrieve(session_id)
-            items = self._client.v1.checkout.sessions.line_items.list(session_id, {"limit": 100})
+            items = self._client.v1.checkout.sessions.line_items.list(
+                session_id, {"limit": self._page_size}
+            )
             line_items = tuple(_line_item(item) for item in items.auto_paging_iter())
         details = _get(session, "customer_details")
         address = _get(details, "address")
@@ -158,9 +162,65 @@ class StripeGateway:
                 customer_id, {"metadata": dict(metadata)}, {"idempotency_key": idempotency_key}
             )
 
+    def event_body(self, event_id: str) -> bytes:
+        """An event's JSON exactly as the API returned it (the last 30 days only;
+        older ones are StripeRefused with HTTP 404)."""
+        with _calling(f"retrieve event {event_id}"):
+            event = self._client.v1.events.retrieve(event_id)
+        response = event.last_response
+        return response.body.encode("utf-8") if response else str(event).encode("utf-8")
+
+    def subscription(self, subscription_id: str) -> Subscription:
+        """The subscription's current state (status, cancellation, items)."""
+        with _calling(f"retrieve subscription {subscription_id}"):
+            sub = self._client.v1.subscriptions.retrieve(subscription_id)
+        items = _get(sub, "items")
+        return Subscription(
+            id=sub.id,
+            status=str(_get(sub, "status")),
+            customer=_id_of(_get(sub, "customer")),
+            cancel_at_period_end=bool(_get(sub, "cancel_at_period_end")),
+            cancel_at=_get(sub, "cancel_at"),
+            canceled_at=_get(sub, "canceled_at"),
+            items=tuple(
+                SubscriptionItem(
+                    price_id=_get(_get(item, "price"), "id"),
+                    lookup_key=_get(_get(item, "price"), "lookup_key"),
+                    product_id=_id_of(_get(_get(item, "price"), "product")),
+                    quantity=int(_get(item, "quantity") or 1),
+                    current_period_end=_get(item, "current_period_end"),
+                )
+                for item in (_get(items, "data") or [])
+            ),
+            metadata=_plain(_get(sub, "metadata")),
+        )
+
     def customer_metadata(self, customer_id: str) -> dict[str, str]:
         with _calling(f"retrieve customer {customer_id}"):
             return _plain(_get(self._client.v1.customers.retrieve(customer_id), "metadata"))
+
+
+@dataclass(frozen=True)
+class SubscriptionItem:
+    price_id: str | None
+    lookup_key: str | None
+    product_id: str | None
+    quantity: int
+    current_period_end: int | None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A subscription as Stripe has it now (basil+ shape: periods on the items)."""
+
+    id: str
+    status: str
+    customer: str | None
+    cancel_at_period_end: bool
+    cancel_at: int | None
+    canceled_at: int | None
+    items: tuple[SubscriptionItem, ...]
+    metadata: Mapping[str, str]
 
 
 def _line_item(item: Any) -> LineItem:

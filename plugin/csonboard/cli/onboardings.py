@@ -83,7 +83,7 @@ def show_onboarding(ctx: Context, session_id: str, as_json: bool) -> None:
     try:
         onboarding = ledger.onboardings.get(session_id)
         steps = ledger.onboardings.steps(session_id)
-        orders = ledger.onboardings.orders(session_id)
+        orders = ledger.onboardings.orders(session_id, abandoned=True)
     finally:
         ledger.close()
     if onboarding is None:

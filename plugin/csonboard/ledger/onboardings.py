@@ -45,6 +45,7 @@ ONBOARDING_STATUSES = (
     "stuck",
 )
 _DUE = ("pending", "waiting", "failed")
+ABANDONED = "abandoned"  # an order status of ours: a replay placed a new one instead
 # Statuses in which nothing has been provisioned yet, so closing is safe.
 _CLOSABLE = ("pending", "awaiting_payment", "failed", "dead")
 
@@ -221,6 +222,14 @@ class OnboardingStore:
                         onboarding_steps.c.step.in_(forget_steps),
                     )
                 )
+                if "place_order" in forget_steps:
+                    # Orders that never produced a project are placed again;
+                    # their records stay (abandoned) so no retry adopts them.
+                    connection.execute(
+                        update(orders)
+                        .where(orders.c.session_id.in_(ids), orders.c.project_id.is_(None))
+                        .values(status=ABANDONED, updated_at=now)
+                    )
                 # Attempts start again; finished results stay as checkpoints.
                 connection.execute(
                     update(onboarding_steps)
@@ -484,12 +493,14 @@ class OnboardingStore:
             )
             return True
 
-    def orders(self, session_id: str) -> list[OrderRecord]:
-        """The orders an onboarding placed, by unit."""
+    def orders(self, session_id: str, *, abandoned: bool = False) -> list[OrderRecord]:
+        """The orders an onboarding placed, by unit; with ``abandoned``, also
+        those a replay gave up on."""
+        query = select(orders).where(orders.c.session_id == session_id)
+        if not abandoned:
+            query = query.where(orders.c.status != ABANDONED)
         with self._ledger.read() as connection:
-            rows = connection.execute(
-                select(orders).where(orders.c.session_id == session_id).order_by(orders.c.unit)
-            ).mappings()
+            rows = connection.execute(query.order_by(orders.c.placed_at, orders.c.unit)).mappings()
             return [OrderRecord(**row) for row in rows]
 
     def order_ids_of_user(self, cs_user_id: int) -> set[str]:

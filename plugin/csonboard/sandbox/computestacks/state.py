@@ -215,6 +215,7 @@ class World:
                 "labels": u.labels,
                 "active": u.active,
                 "is_admin": u.is_admin,
+                "bypass_billing": u.bypass_billing,
                 "group": u.user_group_id,
                 "currency": u.currency,
                 "locale": u.locale,

@@ -1,0 +1,76 @@
+"""``csonboard demo`` and ``csonboard sandbox ...`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import requests
+import stripe
+
+from processes import csonboard, free_port, running
+
+
+def test_the_demo_buys_a_plan_and_exits_0_once_the_project_exists() -> None:
+    result = csonboard("demo", "--json", env={}, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["status"] == "done"
+    assert [step["step"] for step in record["steps"]][-1] == "link_back"
+    assert all(order["project_id"] for order in record["orders"])
+
+
+def test_the_demo_tells_the_story_step_by_step() -> None:
+    result = csonboard("demo", "--quantity", "2", env={}, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    for step in ("fetch_session", "ensure_cs_user", "place_order", "await_project", "link_back"):
+        assert f"✓ {step}" in result.stdout
+    assert "Ada Lovelace's WordPress 2" in result.stdout
+    assert "computestacks_user_id" in result.stdout
+
+
+def wait_for(url: str, **kwargs: object) -> requests.Response:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            return requests.get(url, timeout=2, **kwargs)  # type: ignore[arg-type]
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_the_computestacks_simulator_serves_its_seed_on_a_port(tmp_path: Path) -> None:
+    port = free_port()
+    args = ["sandbox", "computestacks", "--port", str(port), "--admin-username", "admin"]
+    with running(*args, "--admin-password", "pw", env={}, log=tmp_path / "cs.log"):
+        products = wait_for(
+            f"http://127.0.0.1:{port}/api/products",
+            auth=("admin", "pw"),
+            headers={"Accept": "application/json"},
+        )
+        refused = requests.get(
+            f"http://127.0.0.1:{port}/api/products",
+            auth=("admin", "wrong"),
+            headers={"Accept": "application/json"},
+            timeout=5,
+        )
+
+    assert products.status_code == 200
+    assert {p["name"] for p in products.json()["products"]} >= {"Small", "Medium", "Large"}
+    assert refused.status_code == 401
+
+
+def test_the_stripe_stand_in_serves_the_stripe_library_on_a_port(tmp_path: Path) -> None:
+    port = free_port()
+    with running("sandbox", "stripe", "--port", str(port), env={}, log=tmp_path / "stripe.log"):
+        wait_for(f"http://127.0.0.1:{port}/_sandbox/state")
+        client = stripe.StripeClient(
+            "sk_test_sandbox", base_addresses={"api": f"http://127.0.0.1:{port}"}
+        )
+        prices = client.v1.prices.list({"lookup_keys": ["wordpress-monthly"]})
+
+    assert [p.id for p in prices.data] == ["price_sandbox_wordpress_monthly"]
