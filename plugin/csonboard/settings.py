@@ -73,7 +73,7 @@ class ComputeStacksSettings(_Section):
 
 class WorkerSettings(_Section):
     threads: int = Field(default=4, ge=1, le=256)
-    lease_seconds: int = Field(default=300, ge=5)
+    lease_seconds: float = Field(default=300, ge=1)
     max_attempts: int = Field(default=12, ge=1)
     backoff_seconds: float = Field(default=5.0, gt=0)
     backoff_max_seconds: float = Field(default=3600.0, gt=0)

@@ -50,8 +50,13 @@ def place_order(run: Run) -> dict[str, Any]:
     placed = {order.unit for order in run.ledger.onboardings.orders(run.session_id)}
     missing = [unit for unit in units if unit["unit"] not in placed]
     if missing:
-        credential = run.services.cs.create_api_credential(user_id, f"csonboard {run.session_id}")
-        progress["credentials"].append({"id": credential.id, "deleted": False})
+        # The name is recorded before the credential exists: if the answer is
+        # lost, the name is all anyone can find it by (there is no list API).
+        name = f"csonboard {run.session_id} #{len(progress['credentials']) + 1}"
+        progress["credentials"].append({"name": name, "id": None, "deleted": False})
+        run.save(STEP, progress)
+        credential = run.services.cs.create_api_credential(user_id, name)
+        progress["credentials"][-1]["id"] = credential.id
         run.save(STEP, progress)
         customer = run.services.cs.as_user(credential.username, credential.password)
         try:
@@ -59,12 +64,23 @@ def place_order(run: Run) -> dict[str, Any]:
                 _place_unit(run, customer, user_id, unit, progress)
         finally:
             _delete_credential(run, user_id, progress, credential.id)
+    unaccounted = [c["name"] for c in progress["credentials"] if c["id"] is None]
+    warnings = []
+    if unaccounted:
+        warnings.append(
+            f"ComputeStacks user #{user_id} may hold API credential(s) named "
+            f"{', '.join(repr(n) for n in unaccounted)}: a worker stopped while one was "
+            "being created and its id never arrived. Delete them in ComputeStacks "
+            "(the user's API credentials); the API cannot list them"
+        )
     orders = run.ledger.onboardings.orders(run.session_id)
     return {
         "orders": [
             {"unit": o.unit, "order_id": o.order_id, "project_name": o.project_name} for o in orders
         ],
-        "credentials_deleted": [c["id"] for c in progress["credentials"]],
+        "credentials_deleted": [c["name"] for c in progress["credentials"] if c["deleted"]],
+        "credentials_unaccounted": unaccounted,
+        "warnings": warnings,
     }
 
 
@@ -175,7 +191,7 @@ def _record(run: Run, unit: dict[str, Any], order_id: str, user_id: int, status:
 
 def _delete_leftover_credentials(run: Run, user_id: int, progress: dict[str, Any]) -> None:
     for credential in progress["credentials"]:
-        if not credential["deleted"]:
+        if credential["id"] is not None and not credential["deleted"]:
             _delete_credential(run, user_id, progress, credential["id"])
 
 

@@ -73,8 +73,13 @@ class Onboarder:
         for step, perform in STEPS:
             if step not in run.results and not self._step(run, step, perform):
                 return
-        self.ledger.onboardings.release(session_id, self.name, status="done", note="onboarded")
+        # A step may succeed and still leave something for a person to check.
+        warnings = [w for result in run.results.values() for w in result.get("warnings", [])]
+        note = "; ".join(["onboarded", *warnings])
+        self.ledger.onboardings.release(session_id, self.name, status="done", note=note)
         log.info("onboarding done", extra={"session_id": session_id})
+        for warning in warnings:
+            log.warning("onboarding %s needs a look: %s", session_id, warning)
 
     def _step(self, run: Run, step: str, perform: Step) -> bool:
         """Try one step and checkpoint its result. False when the run stops here
