@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from csonboard.errors import CsonboardError, QueueUnavailable, TransientError
+from csonboard.errors import CsonboardError, LedgerUnavailable, QueueUnavailable, TransientError
 from csonboard.ledger import EventRecord, Ledger
 from csonboard.queue import Doorbell, Kind
 from csonboard.retry import next_attempt
@@ -76,13 +76,20 @@ class Worker:
         self._rng = rng
 
     def handle(self, kind: Kind, ident: str) -> None:
-        """The doorbell's handler: one message, one unit of work."""
-        if kind == "event":
-            self.process_event(ident)
-        elif kind == "onboarding" and self.onboard is not None:
-            self.onboard(ident)
-        else:
-            log.warning("no handler for %s %s; ignored", kind, ident)
+        """The doorbell's handler: one message, one unit of work.
+
+        If the ledger itself is out of reach nothing can be recorded; the work
+        stays due in the ledger and the sweep rings for it again later.
+        """
+        try:
+            if kind == "event":
+                self.process_event(ident)
+            elif kind == "onboarding" and self.onboard is not None:
+                self.onboard(ident)
+            else:
+                log.warning("no handler for %s %s; ignored", kind, ident)
+        except LedgerUnavailable as exc:
+            log.warning("%s %s left for the sweep: %s", kind, ident, exc)
 
     def process_event(self, event_id: str) -> None:
         """Process one event if it is due and nobody else holds it."""
