@@ -227,31 +227,31 @@ class EventStore:
             )
             return result.first() is not None
 
-    def requeue(self, event_ids: Sequence[str]) -> int:
-        """Make events due now, whatever their status, unless a worker holds them.
-
-        Used by replays and retries: attempts start again from zero. Returns how
-        many were requeued.
+    def requeue(self, event_ids: Sequence[str], *, statuses: Sequence[str] = ()) -> list[str]:
+        """Make events due now with fresh attempts, unless a worker holds them;
+        with ``statuses``, only those still in one of them (what an operator
+        listed may have moved on meanwhile). Returns the ids requeued; the
+        others are left exactly as they were.
         """
         now = self._ledger.now()
+        query = update(events).where(
+            events.c.id.in_(event_ids),
+            or_(events.c.status != "processing", events.c.lease_expires_at < now),
+        )
+        if statuses:
+            query = query.where(events.c.status.in_(statuses))
         with self._ledger.write() as connection:
-            result = connection.execute(
-                update(events)
-                .where(
-                    events.c.id.in_(event_ids),
-                    or_(events.c.status != "processing", events.c.lease_expires_at < now),
-                )
-                .values(
+            rows = connection.execute(
+                query.values(
                     status="received",
                     attempts=0,
                     next_attempt_at=None,
                     lease_owner=None,
                     lease_expires_at=None,
                     updated_at=now,
-                )
-                .returning(events.c.id)
+                ).returning(events.c.id)
             )
-            return len(result.all())
+            return list(rows.scalars())
 
     def due(self, limit: int = 500) -> list[str]:
         """Ids of events a worker should pick up now, oldest first (for the sweep)."""
