@@ -276,10 +276,9 @@ def test_an_order_stuck_past_the_deadline_is_stuck_and_resumable(tmp_path: Path)
         # The operator fixes ComputeStacks and re-places the order.
         shop.sandbox("computestacks", "orders", {"outcome": "complete", "pending_seconds": 0.1})
         later = STEP_NAMES[STEP_NAMES.index("place_order") :]
-        assert (
-            shop.ledger.onboardings.requeue([stuck.session_id], forget_steps=later, note="replay")
-            == 1
-        )
+        assert shop.ledger.onboardings.requeue(
+            [stuck.session_id], forget_steps=later, note="replay"
+        ) == [stuck.session_id]
         shop.worker.doorbell.ring("onboarding", stuck.session_id)
 
         done = shop.wait_for(stuck.session_id)

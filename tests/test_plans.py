@@ -51,10 +51,10 @@ def plan_named(tmp_path: Path, plan_lines: str) -> Plan:
 # -- the example catalog --------------------------------------------------------------
 
 
-def test_example_catalog_loads_with_its_two_plans() -> None:
+def test_example_catalog_loads_with_its_plans() -> None:
     catalog = load_catalog(EXAMPLE)
 
-    assert sorted(catalog.plans) == ["static-site", "wordpress"]
+    assert sorted(catalog.plans) == ["static-site", "wordpress", "wordpress-plus"]
     assert catalog.source == str(EXAMPLE)
     wordpress = catalog.plans["wordpress"]
     assert wordpress.name == "wordpress"

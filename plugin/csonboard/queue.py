@@ -23,7 +23,7 @@ from huey.storage import RedisStorage
 from csonboard.errors import ConfigError, QueueUnavailable
 from csonboard.settings import Settings
 
-Kind = Literal["event", "onboarding"]
+Kind = Literal["event", "onboarding", "account"]
 Handler = Callable[[Kind, str], None]
 
 _TASK_NAME = "csonboard.ring"

@@ -7,13 +7,14 @@ import requests
 from csonboard.computestacks import ComputeStacksClient
 from csonboard.errors import ConfigError
 from csonboard.ledger import Ledger
+from csonboard.lifecycle import LifecycleRunner
 from csonboard.onboarding import Onboarder, Services
 from csonboard.plans import Catalog, load_catalog
 from csonboard.queue import open_doorbell
-from csonboard.routes import checkout_routes
+from csonboard.routes import checkout_routes, lifecycle_routes
 from csonboard.settings import Settings
 from csonboard.stripe_api import StripeGateway
-from csonboard.worker import Worker, worker_name
+from csonboard.worker import Job, Worker, worker_name
 
 
 def computestacks_admin(settings: Settings) -> ComputeStacksClient:
@@ -69,12 +70,18 @@ def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
 
     doorbell = open_doorbell(settings, handler=handle)
     onboarder = Onboarder(ledger, doorbell, services, settings.worker, name=name)
+    lifecycle = LifecycleRunner(
+        ledger, doorbell, services, settings.worker, settings.lifecycle, name=name
+    )
     worker = Worker(
         ledger,
         doorbell,
-        checkout_routes(ledger, doorbell),
+        {**checkout_routes(ledger, doorbell), **lifecycle_routes(ledger, doorbell)},
         settings.worker,
-        onboard=onboarder.run,
+        jobs={
+            "onboarding": Job(onboarder.run, ledger.onboardings.due),
+            "account": Job(lifecycle.run, ledger.lifecycle.due),
+        },
         name=name,
     )
     return worker

@@ -89,8 +89,15 @@ class OnboardingSettings(_Section):
     poll_max_seconds: float = Field(default=30.0, gt=0)
 
 
+class LifecycleSettings(_Section):
+    grace_days: float = Field(default=3.0, ge=0)
+    retention_days: float = Field(default=30.0, ge=0)
+    delete_user: bool = False
+
+
 class Settings(_Section):
-    """All settings. Sections: ``stripe``, ``receiver``, ``cs``, ``worker``, ``onboarding``."""
+    """All settings. Sections: ``stripe``, ``receiver``, ``cs``, ``worker``,
+    ``onboarding``, ``lifecycle``."""
 
     data_dir: Path = Path("csonboard-data")
     database_url: str = ""
@@ -106,6 +113,7 @@ class Settings(_Section):
     cs: ComputeStacksSettings = ComputeStacksSettings()
     worker: WorkerSettings = WorkerSettings()
     onboarding: OnboardingSettings = OnboardingSettings()
+    lifecycle: LifecycleSettings = LifecycleSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -164,6 +172,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "cs": ComputeStacksSettings,
     "worker": WorkerSettings,
     "onboarding": OnboardingSettings,
+    "lifecycle": LifecycleSettings,
 }
 
 

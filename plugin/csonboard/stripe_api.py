@@ -14,10 +14,11 @@ the call; Stripe masks keys in its own messages.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import stripe
 
@@ -195,9 +196,91 @@ class StripeGateway:
             metadata=_plain(_get(sub, "metadata")),
         )
 
+    def sessions_of_subscription(self, subscription_id: str) -> list[str]:
+        """Ids of the Checkout Sessions that created this subscription (none for
+        one made in the Dashboard or by the API)."""
+        with _calling(f"list checkout sessions of {subscription_id}"):
+            found = self._client.v1.checkout.sessions.list(
+                {"subscription": subscription_id, "limit": 10}
+            )
+            return [session.id for session in found.data]
+
     def customer_metadata(self, customer_id: str) -> dict[str, str]:
         with _calling(f"retrieve customer {customer_id}"):
             return _plain(_get(self._client.v1.customers.retrieve(customer_id), "metadata"))
+
+    # -- operator reads (replay, reconcile, plans check) ------------------------------
+    #
+    # Failure policy as above, plus: a key Stripe refuses (401) or that lacks the
+    # permission (403) is a ConfigError naming stripe.api_key, and "no such
+    # object" (404) is None where the method says so, for the caller to report.
+
+    def event_body_if_kept(self, event_id: str) -> bytes | None:
+        """An event's JSON as the API returns it, or None when Stripe has no such
+        event: a wrong id, or an event older than the 30 days Stripe keeps them."""
+        what = f"retrieve event {event_id}"
+
+        def fetch() -> bytes:
+            event = self._client.v1.events.retrieve(event_id)
+            response = event.last_response
+            return response.body.encode("utf-8") if response else str(event).encode("utf-8")
+
+        return _unless_missing(what, fetch)
+
+    def paid_sessions(self, since: datetime) -> list[SessionSummary]:
+        """Complete Checkout Sessions created at or after ``since`` that are paid
+        or need no payment, newest first (all pages). A complete session without
+        ``payment_status`` (API versions before 2020-08-27) counts as paid, as in
+        the onboarding. Setup-mode sessions buy nothing and are left out."""
+        params: dict[str, Any] = {
+            "created": {"gte": int(since.timestamp())},
+            "status": "complete",
+            "limit": self._page_size,
+        }
+        with _reading("list checkout sessions"):
+            page = self._client.v1.checkout.sessions.list(params)  # type: ignore[arg-type]
+            found = [_session_summary(session) for session in page.auto_paging_iter()]
+        return [
+            s
+            for s in found
+            if s.payment_status in (None, "paid", "no_payment_required") and s.mode != "setup"
+        ]
+
+    def price(self, price_id: str) -> PriceSummary | None:
+        """The price, or None when Stripe has no such price."""
+        return _unless_missing(
+            f"retrieve price {price_id}",
+            lambda: _price_summary(self._client.v1.prices.retrieve(price_id)),
+        )
+
+    def prices_by_lookup_key(self, lookup_keys: Sequence[str]) -> dict[str, list[PriceSummary]]:
+        """Every price (active or archived) holding each lookup key; a key no
+        price holds maps to an empty list. Asks 10 keys at a time (Stripe's limit)."""
+        found: dict[str, list[PriceSummary]] = {key: [] for key in lookup_keys}
+        keys = list(found)
+        for start in range(0, len(keys), 10):
+            batch = keys[start : start + 10]
+            params: dict[str, Any] = {"lookup_keys": batch, "limit": self._page_size}
+            with _reading("list prices by lookup key"):
+                page = self._client.v1.prices.list(params)  # type: ignore[arg-type]
+                for price in page.auto_paging_iter():
+                    summary = _price_summary(price)
+                    if summary.lookup_key in found:
+                        found[summary.lookup_key].append(summary)
+        return found
+
+    def product(self, product_id: str) -> ProductSummary | None:
+        """The product, or None when Stripe has no such product."""
+
+        def fetch() -> ProductSummary:
+            product = self._client.v1.products.retrieve(product_id)
+            return ProductSummary(
+                id=str(product.id),
+                name=str(_get(product, "name") or ""),
+                active=bool(_get(product, "active")),
+            )
+
+        return _unless_missing(f"retrieve product {product_id}", fetch)
 
 
 @dataclass(frozen=True)
@@ -268,3 +351,94 @@ def _calling(what: str) -> Iterator[None]:
 def _message(exc: stripe.StripeError) -> str:
     status = f"HTTP {exc.http_status}: " if exc.http_status else ""
     return f"{status}{exc.user_message or exc.__class__.__name__}"
+
+
+# -- operator reads -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """A Checkout Session as ``reconcile`` lists it (no line items)."""
+
+    id: str
+    created: datetime
+    status: str | None
+    payment_status: str | None
+    mode: str | None
+    livemode: bool
+    customer: str | None
+    email: str | None
+    amount_total: int | None
+    currency: str | None
+
+
+@dataclass(frozen=True)
+class PriceSummary:
+    id: str
+    active: bool
+    lookup_key: str | None
+    product_id: str | None
+
+
+@dataclass(frozen=True)
+class ProductSummary:
+    id: str
+    name: str
+    active: bool
+
+
+def _session_summary(session: Any) -> SessionSummary:
+    details = _get(session, "customer_details")
+    return SessionSummary(
+        id=str(session.id),
+        created=datetime.fromtimestamp(int(_get(session, "created") or 0), UTC),
+        status=_get(session, "status"),
+        payment_status=_get(session, "payment_status"),
+        mode=_get(session, "mode"),
+        livemode=bool(_get(session, "livemode")),
+        customer=_id_of(_get(session, "customer")),
+        email=_get(details, "email") or _get(session, "customer_email"),
+        amount_total=_get(session, "amount_total"),
+        currency=_get(session, "currency"),
+    )
+
+
+def _price_summary(price: Any) -> PriceSummary:
+    return PriceSummary(
+        id=str(price.id),
+        active=bool(_get(price, "active")),
+        lookup_key=_get(price, "lookup_key"),
+        product_id=_id_of(_get(price, "product")),
+    )
+
+
+_T = TypeVar("_T")
+
+
+def _unless_missing(what: str, fetch: Callable[[], _T]) -> _T | None:
+    """``fetch()``, or None when Stripe answers 404 (no such object)."""
+    try:
+        with _reading(what):
+            return fetch()
+    except StripeRefused as exc:
+        cause = exc.__cause__
+        if isinstance(cause, stripe.InvalidRequestError) and cause.http_status == 404:
+            return None
+        raise
+
+
+@contextmanager
+def _reading(what: str) -> Iterator[None]:
+    """``_calling``, with a refused or under-privileged key as a ConfigError."""
+    with _calling(what):
+        try:
+            yield
+        except stripe.AuthenticationError as exc:
+            raise ConfigError(
+                "stripe.api_key", f"Stripe refused the key ({what}): {_message(exc)}"
+            ) from exc
+        except stripe.PermissionError as exc:
+            raise ConfigError(
+                "stripe.api_key",
+                f"the key may not {what}: {_message(exc)}; give the restricted key read access",
+            ) from exc

@@ -47,6 +47,15 @@ class Outcome:
 EventHandler = Callable[[EventRecord], Outcome]
 
 
+@dataclass(frozen=True)
+class Job:
+    """A kind of leased ledger work besides events: how to run one (by id) and
+    which are due (for the sweep)."""
+
+    run: Callable[[str], None]
+    due: Callable[[], list[str]]
+
+
 def worker_name() -> str:
     """A lease owner id unique to this process: host, pid and a random tag."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -63,7 +72,7 @@ class Worker:
         routes: Mapping[str, EventHandler],
         settings: WorkerSettings,
         *,
-        onboard: Callable[[str], None] | None = None,
+        jobs: Mapping[Kind, Job] | None = None,
         name: str | None = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -71,7 +80,7 @@ class Worker:
         self.doorbell = doorbell
         self.routes = routes
         self.settings = settings
-        self.onboard = onboard
+        self.jobs = dict(jobs or {})
         self.name = name or worker_name()
         self._rng = rng
 
@@ -84,8 +93,8 @@ class Worker:
         try:
             if kind == "event":
                 self.process_event(ident)
-            elif kind == "onboarding" and self.onboard is not None:
-                self.onboard(ident)
+            elif kind in self.jobs:
+                self.jobs[kind].run(ident)
             else:
                 log.warning("no handler for %s %s; ignored", kind, ident)
         except LedgerUnavailable as exc:
@@ -138,13 +147,15 @@ class Worker:
 
     def sweep(self) -> int:
         """Ring the doorbell for every entry that is due. Returns how many."""
-        events = self.ledger.events.due()
-        for event_id in events:
-            self._ring_quietly("event", event_id)
-        onboardings = self.ledger.onboardings.due() if self.onboard else []
-        for session_id in onboardings:
-            self._ring_quietly("onboarding", session_id)
-        return len(events) + len(onboardings)
+        rung = 0
+        for kind, due in [
+            ("event", self.ledger.events.due),
+            *((k, j.due) for k, j in self.jobs.items()),
+        ]:
+            for ident in due():
+                self._ring_quietly(kind, ident)
+                rung += 1
+        return rung
 
     def run_burst(self) -> int:
         """Process everything due now in this thread, then return (tests, ``--burst``).

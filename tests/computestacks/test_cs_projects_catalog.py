@@ -6,7 +6,15 @@ from decimal import Decimal
 
 import pytest
 
-from computestacks.cs_support import Customer, FakeClock, Sim, make_customer, place_wordpress
+from computestacks.cs_support import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    Customer,
+    FakeClock,
+    Sim,
+    make_customer,
+    place_wordpress,
+)
 from csonboard.computestacks import ComputeStacksClient
 from csonboard.errors import ComputeStacksNotFound
 
@@ -98,3 +106,15 @@ def test_12_19_images_carry_settings_and_dependencies_variants_come_from_admin(
     assert admin.default_variant_id(102) == 1020
     with pytest.raises(ComputeStacksNotFound):
         admin.get_admin_image(999)
+
+
+def test_12_19_every_image_is_listed_across_pages(sim: Sim) -> None:
+    small_pages = ComputeStacksClient(
+        sim.url, sim.session, username=ADMIN_USERNAME, password=ADMIN_PASSWORD, page_size=2
+    )
+
+    images = small_pages.list_images()
+
+    assert sorted(image.id for image in images) == [100, 101, 102]
+    wordpress = next(image for image in images if image.id == 100)
+    assert wordpress.required_containers == (101,)

@@ -12,7 +12,20 @@ from typing import Any
 
 import click
 
-from csonboard.cli import db, demo, events, onboardings, sandbox, serve, worker
+from csonboard.cli import (
+    db,
+    demo,
+    events,
+    lifecycle,
+    onboardings,
+    plans,
+    reconcile,
+    replay,
+    retry,
+    sandbox,
+    serve,
+    worker,
+)
 from csonboard.cli.context import Context
 from csonboard.errors import ConfigError, CsonboardError
 from csonboard.logs import configure_logging
@@ -54,5 +67,18 @@ def main(
     configure_logging("json" if log_format == "json" else "text", log_level or "INFO")
 
 
-for _module in (demo, serve, worker, events, onboardings, sandbox, db):
+for _module in (
+    demo,
+    serve,
+    worker,
+    replay,
+    retry,
+    reconcile,
+    events,
+    onboardings,
+    lifecycle,
+    plans,
+    sandbox,
+    db,
+):
     main.add_command(_module.command)

@@ -84,12 +84,14 @@ def show_onboarding(ctx: Context, session_id: str, as_json: bool) -> None:
         onboarding = ledger.onboardings.get(session_id)
         steps = ledger.onboardings.steps(session_id)
         orders = ledger.onboardings.orders(session_id, abandoned=True)
+        subscription = onboarding.subscription_id if onboarding else None
+        lifecycle = ledger.lifecycle.actions(subscription_id=subscription) if subscription else []
     finally:
         ledger.close()
     if onboarding is None:
         raise CsonboardError(f"no onboarding for {session_id} in the ledger")
     if as_json:
-        echo_json({**vars(onboarding), "steps": steps, "orders": orders})
+        echo_json({**vars(onboarding), "steps": steps, "orders": orders, "lifecycle": lifecycle})
         return
     for name, value in vars(onboarding).items():
         click.echo(f"{name + ':':<18}{_shown(value)}")
@@ -103,6 +105,13 @@ def show_onboarding(ctx: Context, session_id: str, as_json: bool) -> None:
             click.echo(f"      error: {step.last_error}")
         if step.result:
             click.echo(f"      result: {json.dumps(step.result, sort_keys=True)}")
+    if lifecycle:
+        click.echo(f"\nlifecycle of {subscription}:")
+        for action in lifecycle:
+            when = action.due_at if action.status == "scheduled" else action.done_at
+            click.echo(
+                f"  {short_time(when)}  {action.action:<11}{action.status:<15}{action.reason}"
+            )
     if orders:
         click.echo("\norders:")
         for order in orders:

@@ -1,8 +1,8 @@
 """The ComputeStacks client: the calls csonboard makes, typed.
 
 Every call has a timeout. Idempotent calls (GET, PATCH, DELETE, and the
-suspension POST/DELETE, whose effect is idempotent) are retried on transient
-errors with exponential backoff and jitter. Calls that create something
+suspension and resize POSTs, whose effect is idempotent) are retried on
+transient errors with exponential backoff and jitter. Calls that create something
 (users, credentials, orders, SSO tokens) are sent once: ComputeStacks has no
 idempotency keys, so a retried create makes a second thing. Their transient
 errors reach the caller, who must look before trying again (a user by
@@ -31,6 +31,7 @@ from csonboard.computestacks.models import (
     PlacedOrder,
     Product,
     Project,
+    Service,
     SsoToken,
     User,
     UserUpdate,
@@ -44,6 +45,7 @@ from csonboard.computestacks.parse import (
     parse_placed_order,
     parse_product,
     parse_project,
+    parse_service,
     parse_sso,
     parse_user,
     root,
@@ -273,6 +275,12 @@ class ComputeStacksClient:
         Retried when transient."""
         return self._http.fetch_all("/api/locations", "locations", parse_location)
 
+    def list_images(self) -> tuple[ContainerImage, ...]:
+        """Every image the caller can see (system images, their own, shared),
+        all pages; ``variants`` may be empty (see :meth:`get_admin_image`).
+        Retried when transient."""
+        return self._http.fetch_all("/api/container_images", "container_images", parse_image)
+
     def get_image(self, image_id: int) -> ContainerImage:
         """An image with its setting params and required images, as the caller
         sees it; ``variants`` may be empty (see :meth:`get_admin_image`).
@@ -318,3 +326,36 @@ class ComputeStacksClient:
         from the owner's list at once and removed later. ComputeStacksNotFound
         if it is not visible. Retried when transient."""
         self._http.send("DELETE", f"/api/projects/{project_id}", retry=True)
+
+    def list_project_services(self, project_id: int) -> tuple[Service, ...]:
+        """The project's container services (load balancers are not listed),
+        all pages. The caller must own the project or be an admin; otherwise,
+        and for an unknown project, ComputeStacksNotFound. Retried when transient."""
+        return self._http.fetch_all(
+            f"/api/projects/{project_id}/services", "container_services", parse_service
+        )
+
+    def resize_service(self, service_id: int, product_id: int) -> None:
+        """Move a service to another product (package); the caller must own it
+        or be an admin. Returns once ComputeStacks accepted the resize (202);
+        the change happens in the background, so read
+        :meth:`list_project_services` to see the new ``product_id``.
+
+        A POST, yet retried when transient, like the suspension calls: its
+        effect is idempotent. Asking for the product the service already has
+        is accepted and does nothing, so a retry after a lost answer either
+        finds the resize done (a no-op) or starts the same resize again,
+        which ends at the same product.
+
+        ComputeStacks checks only that the product exists and has a package
+        (else ComputeStacksValidationError ``["Missing package id: <id>"]``);
+        it does not check the user's billing plan, the image's minimums or
+        whether the user is suspended, so check those before calling.
+        ComputeStacksNotFound when the service is not visible.
+        """
+        self._http.send(
+            "POST",
+            f"/api/container_services/{service_id}/resize",
+            body={"container_service": {"product_id": product_id}},
+            retry=True,
+        )

@@ -293,3 +293,20 @@ class Project:
     id: int
     name: str
     current_state: str | None
+
+
+@dataclass(frozen=True)
+class Service:
+    """A container service of a project, as ``GET /api/projects/{id}/services``
+    lists it. ``project_id`` comes from ``project`` (the deployment),
+    ``image_id`` from ``image``, ``variant_id`` from ``image.variant``,
+    ``product_id`` from ``product_id`` (the package's product); each is None
+    when the response leaves it out or null."""
+
+    id: int
+    name: str
+    label: str
+    project_id: int | None
+    image_id: int | None
+    variant_id: int | None
+    product_id: int | None

@@ -23,6 +23,7 @@ from csonboard.computestacks.models import (
     Product,
     Project,
     Region,
+    Service,
     SettingParam,
     SsoToken,
     User,
@@ -308,4 +309,23 @@ def parse_project(f: Fields) -> Project:
     """A project from the user or admin projects endpoints."""
     return Project(
         id=f.integer("id"), name=f.text("name"), current_state=f.opt_text("current_state")
+    )
+
+
+def parse_service(f: Fields) -> Service:
+    """A service from ``{"container_services": [...]}``. ``id``, ``name`` and
+    ``label`` are required; ``project``, ``image``, ``image.variant`` and
+    ``product_id`` may be absent or null, but when present their ids must be
+    integers."""
+    project = f.opt_obj("project")
+    image = f.opt_obj("image")
+    variant = image.opt_obj("variant") if image else None
+    return Service(
+        id=f.integer("id"),
+        name=f.text("name"),
+        label=f.text("label"),
+        project_id=project.integer("id") if project else None,
+        image_id=image.integer("id") if image else None,
+        variant_id=variant.integer("id") if variant else None,
+        product_id=f.opt_integer("product_id"),
     )

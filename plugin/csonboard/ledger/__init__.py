@@ -17,10 +17,12 @@ from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from csonboard.errors import LedgerUnavailable
 from csonboard.ledger.database import make_engine, pending_migrations, upgrade
 from csonboard.ledger.events import EVENT_STATUSES, EventRecord, EventStore, IncomingEvent
+from csonboard.ledger.lifecycle import LifecycleStore
 from csonboard.ledger.onboardings import (
     ONBOARDING_STATUSES,
     Onboarding,
     OnboardingStore,
+    OrderRecord,
     StepRecord,
 )
 
@@ -37,6 +39,7 @@ class Ledger:
         self.now = clock
         self.events = EventStore(self)
         self.onboardings = OnboardingStore(self)
+        self.lifecycle = LifecycleStore(self)
 
     @classmethod
     def open(cls, url: str, clock: Callable[[], datetime] = utcnow) -> Ledger:

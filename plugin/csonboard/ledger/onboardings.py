@@ -186,23 +186,29 @@ class OnboardingStore:
             return status
 
     def requeue(
-        self, session_ids: Sequence[str], *, forget_steps: Sequence[str] = (), note: str
-    ) -> int:
-        """Make onboardings due now with fresh attempts, unless a worker holds them.
-        The checkpoints of ``forget_steps`` are dropped, so those steps run again.
-        Returns how many were requeued."""
+        self,
+        session_ids: Sequence[str],
+        *,
+        statuses: Sequence[str] = (),
+        forget_steps: Sequence[str] = (),
+        note: str,
+    ) -> list[str]:
+        """Make onboardings due now with fresh attempts, unless a worker holds
+        them; with ``statuses``, only those still in one of them (what an
+        operator listed may have moved on meanwhile). Finished steps stay
+        checkpointed, except ``forget_steps``, which run again. A stuck one gets
+        a new order deadline. Returns the session ids requeued."""
         now = self._ledger.now()
+        query = update(onboardings).where(
+            onboardings.c.session_id.in_(session_ids),
+            or_(onboardings.c.status != "running", onboardings.c.lease_expires_at < now),
+        )
+        if statuses:
+            query = query.where(onboardings.c.status.in_(statuses))
         with self._ledger.write() as connection:
             ids = list(
                 connection.execute(
-                    update(onboardings)
-                    .where(
-                        onboardings.c.session_id.in_(session_ids),
-                        or_(
-                            onboardings.c.status != "running", onboardings.c.lease_expires_at < now
-                        ),
-                    )
-                    .values(
+                    query.values(
                         status="pending",
                         next_attempt_at=None,
                         deadline_at=None,
@@ -211,34 +217,31 @@ class OnboardingStore:
                         last_error=None,
                         note=note,
                         updated_at=now,
-                    )
-                    .returning(onboardings.c.session_id)
+                    ).returning(onboardings.c.session_id)
                 ).scalars()
             )
-            if ids:
-                connection.execute(
-                    delete(onboarding_steps).where(
-                        onboarding_steps.c.session_id.in_(ids),
-                        onboarding_steps.c.step.in_(forget_steps),
-                    )
+            if not ids:
+                return ids
+            connection.execute(
+                delete(onboarding_steps).where(
+                    onboarding_steps.c.session_id.in_(ids),
+                    onboarding_steps.c.step.in_(forget_steps),
                 )
-                if "place_order" in forget_steps:
-                    # Orders that never produced a project are placed again;
-                    # their records stay (abandoned) so no retry adopts them.
-                    connection.execute(
-                        update(orders)
-                        .where(orders.c.session_id.in_(ids), orders.c.project_id.is_(None))
-                        .values(status=ABANDONED, updated_at=now)
-                    )
-                # Attempts start again; finished results stay as checkpoints.
+            )
+            if "place_order" in forget_steps:
+                # Orders that never produced a project are placed again; their
+                # records stay (abandoned) so that no retry adopts them.
                 connection.execute(
-                    update(onboarding_steps)
-                    .where(
-                        onboarding_steps.c.session_id.in_(ids), onboarding_steps.c.status != "done"
-                    )
-                    .values(attempts=0, last_error=None)
+                    update(orders)
+                    .where(orders.c.session_id.in_(ids), orders.c.project_id.is_(None))
+                    .values(status=ABANDONED, updated_at=now)
                 )
-            return len(ids)
+            connection.execute(
+                update(onboarding_steps)
+                .where(onboarding_steps.c.session_id.in_(ids), onboarding_steps.c.status != "done")
+                .values(attempts=0, last_error=None)
+            )
+            return ids
 
     # -- reading ------------------------------------------------------------------------
 

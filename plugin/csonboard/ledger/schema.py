@@ -165,3 +165,68 @@ orders = Table(
     Index(None, "session_id"),
     Index(None, "cs_user_id"),
 )
+
+
+# -- subscription lifecycle (migration 0002) ----------------------------------------
+
+# One row per Stripe customer that has subscriptions csonboard follows: the unit
+# of lifecycle work (ComputeStacks suspends a whole user, so all of a customer's
+# subscriptions are decided together, under one lease). ``suspended_reason`` is
+# set while csonboard holds the user suspended; csonboard never lifts a
+# suspension it did not make.
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("customer_id", String(255), primary_key=True),
+    Column("cs_user_id", Integer),
+    Column("status", String(24), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("note", Text),
+    Column("last_error", Text),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("suspended_reason", Text),
+    Column("suspended_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "status", "next_attempt_at"),
+)
+
+# What csonboard last learnt about each subscription it follows.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("subscription_id", String(255), primary_key=True),
+    Column("customer_id", String(255), nullable=False),
+    Column("stripe_status", String(32)),
+    Column("price_ids", Text),  # JSON list, as last applied
+    Column("past_due_since", UTCDateTime),
+    Column("wants_suspension", Boolean, nullable=False),
+    Column("reason", Text),
+    Column("terminated_at", UTCDateTime),
+    Column("ours", Boolean),  # None: not known yet; False: not sold through csonboard
+    Column("last_event_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "customer_id"),
+)
+
+# What csonboard did, declined, or has scheduled for a customer: the record an
+# operator reads (`csonboard lifecycle list`, `onboardings show`).
+lifecycle_actions = Table(
+    "lifecycle_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("customer_id", String(255), nullable=False),
+    Column("subscription_id", String(255)),
+    Column("cs_user_id", Integer),
+    Column("action", String(24), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("due_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime),
+    Index(None, "customer_id"),
+    Index(None, "status", "due_at"),
+)

@@ -27,7 +27,7 @@ from csonboard.errors import (
 from csonboard.ledger import Ledger
 from csonboard.onboarding.run import Run, Services
 from csonboard.onboarding.steps import STEPS, Step
-from csonboard.queue import Doorbell
+from csonboard.queue import Doorbell, Kind
 from csonboard.retry import next_attempt
 from csonboard.settings import WorkerSettings
 
@@ -80,6 +80,10 @@ class Onboarder:
         log.info("onboarding done", extra={"session_id": session_id})
         for warning in warnings:
             log.warning("onboarding %s needs a look: %s", session_id, warning)
+        # Lifecycle events that came before this onboarding finished wait for it.
+        customer = run.results["ensure_stripe_customer"]["customer_id"]
+        if self.ledger.lifecycle.wake(customer):
+            self._ring_kind("account", customer)
 
     def _step(self, run: Run, step: str, perform: Step) -> bool:
         """Try one step and checkpoint its result. False when the run stops here
@@ -190,10 +194,13 @@ class Onboarder:
         log.warning("lost the lease on onboarding %s; another worker has it", session_id)
 
     def _ring(self, session_id: str, eta: datetime) -> None:
+        self._ring_kind("onboarding", session_id, eta)
+
+    def _ring_kind(self, kind: Kind, ident: str, eta: datetime | None = None) -> None:
         try:
-            self.doorbell.ring("onboarding", session_id, eta)
+            self.doorbell.ring(kind, ident, eta)
         except QueueUnavailable as exc:
-            log.warning("could not schedule onboarding %s (the sweep will): %s", session_id, exc)
+            log.warning("could not ring for %s %s (the sweep will): %s", kind, ident, exc)
 
 
 def _ms(started: float) -> float:

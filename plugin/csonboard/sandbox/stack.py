@@ -49,6 +49,15 @@ class SandboxStack:
     cs_admin: ComputeStacksClient
     stripe: stripe.StripeClient
     http: requests.Session = field(default_factory=requests.Session)
+    working: threading.Event = field(default_factory=threading.Event)
+    burst: threading.Lock = field(default_factory=threading.Lock)
+
+    def stop_worker(self) -> None:
+        """Stop the in-process worker (as if it were shut down) once its current
+        pass is over; the ledger keeps everything it had not done."""
+        self.working.clear()
+        with self.burst:
+            pass
 
     def checkout(
         self,
@@ -170,8 +179,9 @@ def sandbox_stack(data_dir: Path, *, run_worker: bool = True, **env: str) -> Ite
             http=http,
         )
         if run_worker:
+            stack.working.set()
             loop = threading.Thread(
-                target=_work, args=(worker, stop), name="sandbox-worker", daemon=True
+                target=_work, args=(stack, stop), name="sandbox-worker", daemon=True
             )
             loop.start()
         yield stack
@@ -189,8 +199,10 @@ def sandbox_stack(data_dir: Path, *, run_worker: bool = True, **env: str) -> Ite
             worker.ledger.close()
 
 
-def _work(worker: Worker, stop: threading.Event) -> None:
+def _work(stack: SandboxStack, stop: threading.Event) -> None:
     """A worker in a thread: whatever is due, every tenth of a second."""
     while not stop.is_set():
-        worker.run_burst()
+        with stack.burst:
+            if stack.working.is_set():
+                stack.worker.run_burst()
         stop.wait(0.1)

@@ -1,4 +1,5 @@
-"""The simulator's mutable records: users, credentials, orders, projects.
+"""The simulator's mutable records: users, credentials, orders, projects,
+container services.
 
 Plain data; the rules that change them live in :mod:`.accounts` and
 :mod:`.ordering`, the store in :mod:`.state`. Times are seconds from the
@@ -134,6 +135,31 @@ class ProjectRecord:
     def state(self) -> str:
         """``current_state`` as the API shows it."""
         return "ok" if self.deleting_since is None else "deleting"
+
+
+@dataclass
+class ServiceRecord:
+    """A container service of a project, made by a completed order (one per
+    ordered container). ``resize_to`` and ``resize_due`` describe a resize in
+    progress: the product changes to ``resize_to`` once the clock reaches
+    ``resize_due``."""
+
+    id: int
+    name: str
+    label: str
+    project_id: int
+    image_id: int
+    variant_id: int
+    product_id: int
+    created_at: float
+    updated_at: float
+    resize_to: int | None = None
+    resize_due: float | None = None
+
+    @property
+    def state(self) -> str:
+        """``current_state`` as the API shows it: ``working`` while resizing."""
+        return "ok" if self.resize_to is None else "working"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from csonboard.sandbox.computestacks.records import OrderRecord, ProjectRecord, UserRecord
+from csonboard.sandbox.computestacks.records import (
+    OrderRecord,
+    ProjectRecord,
+    ServiceRecord,
+    UserRecord,
+)
 from csonboard.sandbox.computestacks.seed import ImageSeed, LocationSeed, ProductSeed
 from csonboard.sandbox.computestacks.state import LOCK_SECONDS, World
 
@@ -79,6 +84,7 @@ def shown_user(w: World, u: UserRecord) -> dict[str, object]:
     """The show/update body: ``user_group{id,name}`` instead of ``user_group_id``."""
     group = w.catalog.groups[u.user_group_id]
     projects = sum(1 for _ in w.live_projects(u.id))
+    services = sum(1 for s in w.services.values() if w.projects[s.project_id].user_id == u.id)
     body = _user_base(w, u)
     body.update(
         phone=u.details.get("phone"),
@@ -89,8 +95,8 @@ def shown_user(w: World, u: UserRecord) -> dict[str, object]:
         external_integrations=[],
         services={
             "deployments": projects,
-            "containers": 0,
-            "container_services": 0,
+            "containers": services,
+            "container_services": services,
             "container_images": 0,
             "container_registries": 0,
             "dns_zones": 0,
@@ -357,3 +363,68 @@ def project(w: World, p: ProjectRecord, *, admin: bool = False) -> dict[str, obj
             short["labels"] = owner.labels
         body["user"] = short
     return body
+
+
+def service(w: World, s: ServiceRecord) -> dict[str, object]:
+    """A container service (partial ``api/container_services/_service``):
+    ``region`` is the project's location, ``availability_zone`` its region,
+    ``project`` the deployment; ``package`` is the product's package."""
+    p = w.projects[s.project_id]
+    loc = w.catalog.locations[p.location_id]
+    region = w.catalog.regions[p.region_id]
+    image = w.catalog.images[s.image_id]
+    sort, variant = next((i, v) for i, v in enumerate(image.variants) if v.id == s.variant_id)
+    product = w.catalog.products.get(s.product_id)
+    package: dict[str, object] = {}
+    if product is not None:
+        package = {
+            "label": product.name,
+            "cpu": product.cpu,
+            "memory": product.memory,
+            "storage": product.storage,
+            "bandwidth": product.bandwidth,
+            "local_disk": 0,
+            "backup": 0,
+            "memory_swap": None,
+            "memory_swappiness": None,
+        }
+    slug = image.label.lower()
+    return {
+        "id": s.id,
+        "name": s.name,
+        "label": s.label,
+        "default_domain": f"csrn-{s.id}.apps.sandbox.invalid",
+        "public_ip": None,
+        "command": None,
+        "is_load_balancer": False,
+        "has_domain_management": True,
+        "current_state": s.state,
+        "auto_scale": False,
+        "auto_scale_horizontal": False,
+        "auto_scale_max": None,
+        "labels": {},
+        "created_at": iso(s.created_at),
+        "updated_at": iso(s.updated_at),
+        "region": {"id": loc.id, "name": loc.name},
+        "availability_zone": {"id": region.id, "name": region.name},
+        "project": {"id": p.id, "name": p.name},
+        "image": {
+            "id": image.id,
+            "name": slug,
+            "label": image.label,
+            "role": slug,
+            "variant": {
+                "id": variant.id,
+                "label": variant.label,
+                "name": variant.registry_image_tag,
+                "path": f"{slug}:{variant.registry_image_tag}",
+                "default": variant.is_default,
+                "sort": sort,
+            },
+        },
+        "package": package,
+        # Projects ordered with skip_ssh get no SFTP container.
+        "has_sftp": not p.skip_ssh,
+        "ingress_rules": [],
+        "product_id": s.product_id,
+    }

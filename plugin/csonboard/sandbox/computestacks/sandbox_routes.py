@@ -127,6 +127,15 @@ def configure_projects() -> dict[str, object]:
         return {"deleting_seconds": w.deleting_seconds}
 
 
+@sandbox.post("/services")
+def configure_services() -> dict[str, object]:
+    """{"resize_seconds": x}: how long an accepted resize takes before the
+    service has its new product (0, the default, changes it at once)."""
+    with world() as w:
+        w.resize_seconds = _number(_body(), "resize_seconds", w.resize_seconds)
+        return {"resize_seconds": w.resize_seconds}
+
+
 @sandbox.get("/held")
 def held() -> dict[str, object]:
     """Requests held open by a ``hold`` fault: [{id, method, path, stage}]."""
@@ -142,13 +151,14 @@ def release() -> dict[str, object]:
 
 @sandbox.get("/state")
 def state() -> Response:
-    """Users, orders, projects and credential counts (never passwords)."""
+    """Users, orders, projects, services and credential counts (never passwords)."""
     with world() as w:
         snapshot = w.snapshot()
         snapshot["settings"] = {
             **asdict(w.plan),
             "max_containers": w.max_containers,
             "deleting_seconds": w.deleting_seconds,
+            "resize_seconds": w.resize_seconds,
             "latency": simulator().faults.latency,
         }
         return jsonify(snapshot)

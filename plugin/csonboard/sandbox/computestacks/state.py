@@ -1,11 +1,11 @@
 """The simulator's world: every record, behind one lock. Plain Python, no Flask.
 
-Time is the injected clock. Orders and project deletions progress lazily:
-:meth:`World.advance` moves every record to where the clock says it should be,
-and the HTTP layer calls it at the start of every request under the lock.
-Nothing can observe the world between requests, so this is indistinguishable
-from a background worker, yet deterministic and thread-free: a test moves a
-fake clock and the next request sees the result.
+Time is the injected clock. Orders, project deletions and service resizes
+progress lazily: :meth:`World.advance` moves every record to where the clock
+says it should be, and the HTTP layer calls it at the start of every request
+under the lock. Nothing can observe the world between requests, so this is
+indistinguishable from a background worker, yet deterministic and
+thread-free: a test moves a fake clock and the next request sees the result.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from csonboard.sandbox.computestacks.records import (
     OrderPlan,
     OrderRecord,
     ProjectRecord,
+    ServiceRecord,
     UserRecord,
     hash_password,
 )
@@ -57,11 +58,15 @@ class World:
             self.credentials: dict[int, CredentialRecord] = {}
             self.orders: dict[str, OrderRecord] = {}
             self.projects: dict[int, ProjectRecord] = {}
+            self.services: dict[int, ServiceRecord] = {}
             self.plan = OrderPlan()
             self.deleting_seconds = 5.0
+            self.resize_seconds = 0.0
             self.max_containers = self.catalog.max_containers
             self.started_at = self.clock()
-            self._ids = {kind: itertools.count(1) for kind in ("user", "credential", "project")}
+            self._ids = {
+                kind: itertools.count(1) for kind in ("user", "credential", "project", "service")
+            }
             self._seed_admin()
 
     def _seed_admin(self) -> None:
@@ -90,7 +95,7 @@ class World:
         self.add_credential(admin, "sandbox-admin", username=username, password=password)
 
     def next_id(self, kind: str) -> int:
-        """The next integer id of ``kind`` (user, credential, project)."""
+        """The next integer id of ``kind`` (user, credential, project, service)."""
         return next(self._ids[kind])
 
     # -- credentials ---------------------------------------------------------------------
@@ -114,12 +119,13 @@ class World:
         return next((c for c in self.credentials.values() if c.username == username), None)
 
     def delete_user(self, user: UserRecord) -> None:
-        """Remove the user with its credentials and projects; its orders stay, ownerless."""
+        """Remove the user with its credentials, projects and their services;
+        its orders stay, ownerless."""
         del self.users[user.id]
         for cred in [c for c in self.credentials.values() if c.user_id == user.id]:
             del self.credentials[cred.id]
         for project in [p for p in self.projects.values() if p.user_id == user.id]:
-            del self.projects[project.id]
+            self._remove_project(project)
         for order in self.orders.values():
             if order.user_id == user.id:
                 order.user_id = None
@@ -127,7 +133,7 @@ class World:
     # -- time ----------------------------------------------------------------------------
 
     def advance(self) -> None:
-        """Bring every order and deleting project up to the clock."""
+        """Bring every order, deleting project and resizing service up to the clock."""
         now = self.clock()
         for order in self.orders.values():
             if order.status not in FINAL_STATUSES:
@@ -135,7 +141,15 @@ class World:
         for project in list(self.projects.values()):
             since = project.deleting_since
             if since is not None and now - since >= self.deleting_seconds:
-                del self.projects[project.id]
+                self._remove_project(project)
+        for service in self.services.values():
+            if service.resize_due is not None and now >= service.resize_due:
+                self._finish_resize(service, service.resize_due)
+
+    def _remove_project(self, project: ProjectRecord) -> None:
+        del self.projects[project.id]
+        for service in [s for s in self.services.values() if s.project_id == project.id]:
+            del self.services[service.id]
 
     def _progress(self, order: OrderRecord, now: float) -> None:
         plan = order.plan
@@ -174,6 +188,7 @@ class World:
             existing.container_count += len(order.containers)
             existing.updated_at = at
             order.project_id = existing.id
+            self._add_services(order, existing.id, at)
         elif order.user_id is not None:
             project = ProjectRecord(
                 id=self.next_id("project"),
@@ -189,7 +204,44 @@ class World:
             )
             self.projects[project.id] = project
             order.project_id = project.id
+            self._add_services(order, project.id, at)
         self._finish(order, "completed", at)
+
+    def _add_services(self, order: OrderRecord, project_id: int, at: float) -> None:
+        """One service per ordered container, as the order job provisions them."""
+        for container in order.containers:
+            service = ServiceRecord(
+                id=self.next_id("service"),
+                name=container.label,
+                label=container.label,
+                project_id=project_id,
+                image_id=container.image_id,
+                variant_id=container.variant_id,
+                product_id=container.product_id,
+                created_at=at,
+                updated_at=at,
+            )
+            self.services[service.id] = service
+
+    # -- services ------------------------------------------------------------------------
+
+    def start_resize(self, service: ServiceRecord, product_id: int) -> None:
+        """Start moving ``service`` to ``product_id``: at once when
+        :attr:`resize_seconds` is 0, else when that much time has passed (the
+        service shows ``working`` meanwhile). A newer resize replaces one still
+        in progress, as the later background job finishes last."""
+        now = self.clock()
+        service.resize_to, service.resize_due = product_id, now + self.resize_seconds
+        if self.resize_seconds <= 0:
+            self._finish_resize(service, now)
+        else:
+            service.updated_at = now
+
+    def _finish_resize(self, service: ServiceRecord, at: float) -> None:
+        if service.resize_to is not None:
+            service.product_id = service.resize_to
+        service.resize_to = service.resize_due = None
+        service.updated_at = at
 
     # -- queries -------------------------------------------------------------------------
 
@@ -197,6 +249,27 @@ class World:
         """The user's projects that are not being deleted."""
         return (
             p for p in self.projects.values() if p.user_id == user_id and p.deleting_since is None
+        )
+
+    def visible_project(self, user: UserRecord, project_id: int) -> ProjectRecord | None:
+        """The project as the user API's ``find_for`` sees it: its owner's, or
+        any project for an admin; None otherwise."""
+        project = self.projects.get(project_id)
+        if project is None or (project.user_id != user.id and not user.is_admin):
+            return None
+        return project
+
+    def visible_service(self, user: UserRecord, service_id: int) -> ServiceRecord | None:
+        """The service when its project is visible to ``user``, else None."""
+        service = self.services.get(service_id)
+        if service is None or self.visible_project(user, service.project_id) is None:
+            return None
+        return service
+
+    def project_services(self, project_id: int) -> list[ServiceRecord]:
+        """The project's services in creation order."""
+        return sorted(
+            (s for s in self.services.values() if s.project_id == project_id), key=lambda s: s.id
         )
 
     def snapshot(self) -> dict[str, object]:
@@ -242,4 +315,16 @@ class World:
             {"id": p.id, "name": p.name, "owner": p.user_id, "state": p.state}
             for p in self.projects.values()
         ]
-        return {"users": users, "orders": orders, "projects": projects}
+        services = [
+            {
+                "id": s.id,
+                "project": s.project_id,
+                "label": s.label,
+                "image": s.image_id,
+                "variant": s.variant_id,
+                "product": s.product_id,
+                "resizing_to": s.resize_to,
+            }
+            for s in self.services.values()
+        ]
+        return {"users": users, "orders": orders, "projects": projects, "services": services}

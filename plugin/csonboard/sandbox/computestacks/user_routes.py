@@ -1,15 +1,17 @@
 """The user API, ``/api/...``, acting as the credential's owner (reference
-§6, §7.1, §7.2, §7.5). Orders are visible to their owner only."""
+§6, §7.1, §7.2, §7.5, container services). Orders are visible to their owner
+only; projects and their services to their owner and to any admin."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from csonboard.sandbox.computestacks import ordering, render
+from csonboard.sandbox.computestacks import ordering, render, services
 from csonboard.sandbox.computestacks.auth import require_user
 from csonboard.sandbox.computestacks.records import OrderRecord
 from csonboard.sandbox.computestacks.versions import DEPRECATED_VERSIONS, LATEST_VERSION
 from csonboard.sandbox.computestacks.wire import (
+    bad_request,
     current_user,
     errors,
     listed,
@@ -125,20 +127,46 @@ def list_projects() -> Response:
 def show_project(project_id: int) -> Response | dict[str, object]:
     """The owner's (or, for an admin, any) project; else 404 empty."""
     with world() as w:
-        user = current_user(w)
-        project = w.projects.get(project_id)
-        if project is None or (project.user_id != user.id and not user.is_admin):
+        project = w.visible_project(current_user(w), project_id)
+        return {"project": render.project(w, project)} if project else not_found()
+
+
+@user_api.get("/projects/<int:project_id>/services")
+def project_services(project_id: int) -> Response:
+    """The project's container services (load balancers excluded; the
+    simulator makes none), paginated; 404 empty when the project is not visible."""
+    with world() as w:
+        project = w.visible_project(current_user(w), project_id)
+        if project is None:
             return not_found()
-        return {"project": render.project(w, project)}
+        rows = [render.service(w, s) for s in w.project_services(project.id)]
+    return listed("container_services", rows)
+
+
+@user_api.post("/container_services/<int:service_id>/resize")
+def resize_service(service_id: int) -> Response | tuple[dict[str, object], int]:
+    """202 ``{}`` whether the product changes or is already the service's;
+    404 empty for a service not visible; 400 (not the envelope) without the
+    ``container_service`` root; 422 for an unknown product."""
+    params = services.permit_resize(root("container_service"))
+    with world() as w:
+        service = w.visible_service(current_user(w), service_id)
+        if service is None:
+            return not_found()
+        if params is None:
+            return bad_request()
+        refusal = services.resize(w, service, params)
+        if refusal is not None:
+            return refused(refusal)
+    return {}, 202
 
 
 @user_api.delete("/projects/<int:project_id>")
 def delete_project(project_id: int) -> Response | tuple[dict[str, object], int]:
     """202 ``{}``: the project is marked deleting, hidden, and removed later."""
     with world() as w:
-        user = current_user(w)
-        project = w.projects.get(project_id)
-        if project is None or (project.user_id != user.id and not user.is_admin):
+        project = w.visible_project(current_user(w), project_id)
+        if project is None:
             return not_found()
         if project.deleting_since is None:
             project.deleting_since = project.updated_at = w.clock()

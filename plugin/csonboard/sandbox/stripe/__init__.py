@@ -7,10 +7,12 @@ idempotency keys and signed, retried webhooks. ``/_sandbox/...`` routes play
 the buyer and steer failures and delivery.
 
 Modules: ``state`` (objects and ids), ``forms`` (bracketed parameters),
-``shapes``/``billing`` (object builders), ``checkout``/``purchase``
-(sessions and what buyers do with them), ``customers``, ``prices``,
-``queries`` (lists), ``events``, ``delivery`` (webhooks), ``idempotency``,
-``faults``, ``api`` (``/v1``), ``control`` (``/_sandbox``), ``app`` (factory).
+``shapes``/``billing``/``invoices`` (object builders and invoice steps),
+``checkout``/``purchase`` (sessions and what buyers do with them),
+``lifecycle`` (renewals, dunning, pausing, cancellation), ``subscriptions``
+(the ``/v1`` subscription writes), ``customers``, ``prices``, ``queries``
+(lists), ``events``, ``delivery`` (webhooks), ``idempotency``, ``faults``,
+``api`` (``/v1``), ``control`` (``/_sandbox``), ``app`` (factory).
 """
 
 from csonboard.sandbox.stripe.account import SandboxAccount, sandbox_account

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, g, request
 
-from csonboard.sandbox.stripe import checkout, customers, prices, queries
+from csonboard.sandbox.stripe import checkout, customers, prices, queries, subscriptions
 from csonboard.sandbox.stripe.account import SandboxAccount
 from csonboard.sandbox.stripe.errors import ApiError
 from csonboard.sandbox.stripe.events import Origin, list_events
@@ -211,6 +211,33 @@ class _Api:
     def get_subscription(self, subscription_id: str) -> Response:
         return self.retrieve("subscription", subscription_id)
 
+    def update_subscription(self, subscription_id: str) -> Response:
+        updated = subscriptions.update_subscription(
+            self.store, self.account.events, subscription_id, self.params, self.origin
+        )
+        return self.render(updated)
+
+    def cancel_subscription(self, subscription_id: str) -> Response:
+        canceled = subscriptions.cancel_subscription(
+            self.store, self.account.events, subscription_id, self.params, self.origin
+        )
+        return self.render(canceled)
+
+    def pause_subscription(self, subscription_id: str) -> Response:
+        paused = subscriptions.pause_subscription(
+            self.store, self.account.events, subscription_id, self.params, self.origin
+        )
+        return self.render(paused)
+
+    def resume_subscription(self, subscription_id: str) -> Response:
+        resumed = subscriptions.resume_subscription(
+            self.store, self.account.events, subscription_id, self.params, self.origin
+        )
+        return self.render(resumed)
+
+    def list_invoices(self) -> Response:
+        return self.render(queries.list_invoices(self.store, self.params))
+
     def get_invoice(self, invoice_id: str) -> Response:
         return self.retrieve("invoice", invoice_id)
 
@@ -248,6 +275,11 @@ def create_api(account: SandboxAccount) -> Blueprint:
         ("/checkout/sessions/<session_id>/expire", "POST", api.expire_session),
         ("/subscriptions", "GET", api.list_subscriptions),
         ("/subscriptions/<subscription_id>", "GET", api.get_subscription),
+        ("/subscriptions/<subscription_id>", "POST", api.update_subscription),
+        ("/subscriptions/<subscription_id>", "DELETE", api.cancel_subscription),
+        ("/subscriptions/<subscription_id>/pause", "POST", api.pause_subscription),
+        ("/subscriptions/<subscription_id>/resume", "POST", api.resume_subscription),
+        ("/invoices", "GET", api.list_invoices),
         ("/invoices/<invoice_id>", "GET", api.get_invoice),
         ("/payment_intents/<intent_id>", "GET", api.get_payment_intent),
         ("/events", "GET", api.list_events),

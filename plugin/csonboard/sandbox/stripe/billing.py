@@ -18,8 +18,8 @@ import calendar
 import copy
 from datetime import UTC, datetime
 
+from csonboard.sandbox.stripe import invoices
 from csonboard.sandbox.stripe.events import EventLog
-from csonboard.sandbox.stripe.invoices import first_invoice
 from csonboard.sandbox.stripe.shapes import list_object
 from csonboard.sandbox.stripe.state import Json, Store
 
@@ -62,27 +62,20 @@ def start_subscription(
     recurring = [item for item in items if item["price"]["recurring"] is not None]
     first = recurring[0]["price"]["recurring"]
     period_end = add_interval(now, first["interval"], first["interval_count"])
-    sub_items = [_subscription_item(store, subscription_id, i, now, period_end) for i in recurring]
+    sub_items = [
+        subscription_item(store, subscription_id, i["price"], i["quantity"], now, period_end)
+        for i in recurring
+    ]
     subscription = store.put(
         _subscription(subscription_id, customer, sub_items, now, metadata, description)
     )
     invoice = store.put(
-        first_invoice(store, subscription, customer, items, sub_items, now, period_end)
+        invoices.first_invoice(store, subscription, customer, items, sub_items, now, period_end)
     )
     subscription["latest_invoice"] = invoice["id"]
     events.emit("customer.subscription.created", subscription)
     events.emit("invoice.created", invoice)
-    invoice.update(
-        status="open",
-        number=f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}",
-        effective_at=now,
-        starting_balance=0,
-        ending_balance=0,
-        auto_advance=True,
-    )
-    invoice["status_transitions"]["finalized_at"] = now
-    customer["next_invoice_sequence"] += 1
-    events.emit("invoice.finalized", invoice)
+    invoices.finalize(store, events, invoice)
     return subscription, invoice
 
 
@@ -92,16 +85,7 @@ def pay_first_invoice(store: Store, events: EventLog, subscription: Json, invoic
     Emits ``invoice.paid``, ``invoice.payment_succeeded`` and
     ``customer.subscription.updated`` (previous status ``incomplete``).
     """
-    invoice.update(
-        status="paid",
-        amount_paid=invoice["amount_due"],
-        amount_remaining=0,
-        attempted=True,
-        attempt_count=1,
-    )
-    invoice["status_transitions"]["paid_at"] = store.now()
-    events.emit("invoice.paid", invoice)
-    events.emit("invoice.payment_succeeded", invoice)
+    invoices.pay(store, events, invoice)
     previous = {"status": subscription["status"]}
     subscription["status"] = "active"
     events.emit("customer.subscription.updated", subscription, previous=previous)
@@ -109,10 +93,33 @@ def pay_first_invoice(store: Store, events: EventLog, subscription: Json, invoic
 
 def fail_first_invoice(events: EventLog, invoice: Json) -> None:
     """The first payment failed: emits ``invoice.payment_failed``; the subscription stays
-    ``incomplete`` (Stripe expires it after 23 hours, which the sandbox does not model).
+    ``incomplete`` (Stripe expires it after 23 hours, which the sandbox does not model
+    on its own: ``POST /_sandbox/subscriptions/{id}/status`` can).
     """
-    invoice.update(attempted=True, attempt_count=1, next_payment_attempt=None)
-    events.emit("invoice.payment_failed", invoice)
+    invoices.fail_attempt(events, invoice, None)
+
+
+def subscription_item(
+    store: Store, subscription_id: str, price: Json, quantity: int, start: int, end: int
+) -> Json:
+    """A new subscription item billing ``quantity`` of ``price`` for ``start``..``end``
+    (basil+: the billing period lives here, not on the subscription)."""
+    price = copy.deepcopy(price)
+    return {
+        "id": store.new_id("si", 14),
+        "object": "subscription_item",
+        "billing_thresholds": None,
+        "created": store.now(),
+        "current_period_end": end,
+        "current_period_start": start,
+        "discounts": [],
+        "metadata": {},
+        "plan": plan(price),
+        "price": price,
+        "quantity": quantity,
+        "subscription": subscription_id,
+        "tax_rates": [],
+    }
 
 
 def _subscription(
@@ -141,6 +148,7 @@ def _subscription(
         "created": now,
         "currency": sub_items[0]["price"]["currency"],
         "customer": customer["id"],
+        "customer_account": None,
         "days_until_due": None,
         "default_payment_method": None,
         "default_source": None,
@@ -170,6 +178,7 @@ def _subscription(
         "schedule": None,
         "start_date": now,
         "status": "incomplete",
+        "status_details": None,
         "test_clock": None,
         "transfer_data": None,
         "trial_end": None,
@@ -178,28 +187,7 @@ def _subscription(
     }
 
 
-def _subscription_item(
-    store: Store, subscription_id: str, line: Json, start: int, end: int
-) -> Json:
-    price = copy.deepcopy(line["price"])
-    return {
-        "id": store.new_id("si", 14),
-        "object": "subscription_item",
-        "billing_thresholds": None,
-        "created": start,
-        "current_period_end": end,
-        "current_period_start": start,
-        "discounts": [],
-        "metadata": {},
-        "plan": _plan(price),
-        "price": price,
-        "quantity": line["quantity"],
-        "subscription": subscription_id,
-        "tax_rates": [],
-    }
-
-
-def _plan(price: Json) -> Json:
+def plan(price: Json) -> Json:
     """The legacy ``plan`` view of a recurring price, still sent on subscription items."""
     recurring = price["recurring"]
     return {

@@ -1,9 +1,10 @@
-"""The ``/_sandbox`` routes: play the buyer, inject faults, steer webhook delivery.
+"""The ``/_sandbox`` routes: play the buyer, run billing, inject faults, steer webhooks.
 
 No API key; JSON bodies in and out; errors use Stripe's envelope. These routes
 do what Stripe does on its own (the buyer paying on the hosted page, a bank
-debit settling, a session timing out, the Dashboard's "Resend") and let tests
-look inside.
+debit settling, a session timing out, a subscription renewing or falling into
+dunning, the Dashboard's "Resend") and let tests look inside. Events they cause
+have ``request.id`` null, as Stripe-initiated events do.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from csonboard.sandbox.stripe import purchase
+from csonboard.sandbox.stripe import lifecycle, purchase
 from csonboard.sandbox.stripe.account import SandboxAccount
 from csonboard.sandbox.stripe.errors import invalid
 from csonboard.sandbox.stripe.faults import parse_fault
@@ -101,6 +102,78 @@ class _Control:
         location = target.replace("{CHECKOUT_SESSION_ID}", session_id)
         return Response(status=303, headers={"Location": location})
 
+    # -- billing: what Stripe does to subscriptions on its own ---------------------------
+
+    def renew(self, subscription_id: str) -> Response:
+        """Body ``{"paid": true|false}`` (default true): a new billing period and its
+        ``subscription_cycle`` invoice; events as :func:`lifecycle.renew`."""
+        paid = _flag(_body(), "paid")
+        with self.store.lock:
+            subscription = self.store.get("subscription", subscription_id)
+            lifecycle.renew(self.store, self.events, subscription, paid=paid)
+            return json_response(subscription)
+
+    def end_period(self, subscription_id: str) -> Response:
+        """Body ``{}`` (or ``{"paid": false}``): the period ends; a due cancellation
+        cancels (``customer.subscription.deleted``), anything else renews."""
+        paid = _flag(_body(), "paid")
+        with self.store.lock:
+            subscription = self.store.get("subscription", subscription_id)
+            lifecycle.end_period(self.store, self.events, subscription, paid=paid)
+            return json_response(subscription)
+
+    def pay_invoice(self, subscription_id: str) -> Response:
+        """Body ``{}``: the customer pays the newest open invoice (see
+        :func:`lifecycle.pay_open_invoice`); answers the subscription."""
+        check_known(_body(), ())
+        with self.store.lock:
+            subscription = self.store.get("subscription", subscription_id)
+            lifecycle.pay_open_invoice(self.store, self.events, subscription)
+            return json_response(subscription)
+
+    def force_status(self, subscription_id: str) -> Response:
+        """Body ``{"status": ..., "reason": ...}``: see :func:`lifecycle.force_status`;
+        ``reason`` (a ``cancellation_details.reason``) only with ``canceled``."""
+        body = _body()
+        check_known(body, ("status", "reason"))
+        status = body.get("status")
+        if status not in lifecycle.FORCIBLE:
+            raise invalid(f"status must be one of {', '.join(lifecycle.FORCIBLE)}", "status")
+        reason = body.get("reason")
+        if reason is not None and (
+            status != "canceled" or reason not in lifecycle.CANCELLATION_REASONS
+        ):
+            raise invalid(
+                "reason goes with status canceled and is one of "
+                + ", ".join(lifecycle.CANCELLATION_REASONS),
+                "reason",
+            )
+        with self.store.lock:
+            subscription = self.store.get("subscription", subscription_id)
+            lifecycle.force_status(self.store, self.events, subscription, status, reason=reason)
+            return json_response(subscription)
+
+    def pause(self, subscription_id: str) -> Response:
+        """Body ``{}``: status ``paused``; ``customer.subscription.paused`` + ``.updated``."""
+        check_known(_body(), ())
+        with self.store.lock:
+            subscription = self.store.get("subscription", subscription_id)
+            lifecycle.pause(self.store, self.events, subscription)
+            return json_response(subscription)
+
+    def resume(self, subscription_id: str) -> Response:
+        """Body ``{"billing_cycle_anchor": "now"|"unchanged"}`` (default ``now``): as
+        ``POST /v1/subscriptions/{id}/resume`` (see :func:`lifecycle.resume`)."""
+        body = _body()
+        check_known(body, ("billing_cycle_anchor",))
+        anchor = body.get("billing_cycle_anchor", "now")
+        if anchor not in ("now", "unchanged"):
+            raise invalid("billing_cycle_anchor must be now or unchanged", "billing_cycle_anchor")
+        with self.store.lock:
+            subscription = self.store.get("subscription", subscription_id)
+            lifecycle.resume(self.store, self.events, subscription, reset_anchor=anchor == "now")
+            return json_response(subscription)
+
     # -- faults and webhooks -------------------------------------------------------------
 
     def add_fault(self) -> Response:
@@ -177,6 +250,15 @@ def _buyer(body: dict[str, Any]) -> purchase.Buyer:
     return purchase.Buyer(**{k: v for k, v in body.items() if v is not None})
 
 
+def _flag(body: dict[str, Any], name: str) -> bool:
+    """The boolean ``name`` of a body that may hold only it; true when absent."""
+    check_known(body, (name,))
+    value = body.get(name, True)
+    if not isinstance(value, bool):
+        raise invalid(f"{name} must be true or false", name)
+    return value
+
+
 def _webhook_changes(body: dict[str, Any]) -> dict[str, Any]:
     """Validated :class:`WebhookConfig` changes from a ``POST /_sandbox/webhooks`` body."""
     changes = dict(body)
@@ -213,6 +295,12 @@ def create_control(account: SandboxAccount) -> Blueprint:
         ("/checkout/sessions/<session_id>/expire", ["POST"], control.expire),
         ("/pay/<session_id>", ["GET"], control.pay_page),
         ("/pay/<session_id>", ["POST"], control.pay_submit),
+        ("/subscriptions/<subscription_id>/renew", ["POST"], control.renew),
+        ("/subscriptions/<subscription_id>/period_end", ["POST"], control.end_period),
+        ("/subscriptions/<subscription_id>/pay", ["POST"], control.pay_invoice),
+        ("/subscriptions/<subscription_id>/status", ["POST"], control.force_status),
+        ("/subscriptions/<subscription_id>/pause", ["POST"], control.pause),
+        ("/subscriptions/<subscription_id>/resume", ["POST"], control.resume),
         ("/faults", ["POST"], control.add_fault),
         ("/faults", ["GET"], control.list_faults),
         ("/faults", ["DELETE"], control.clear_faults),

@@ -24,6 +24,7 @@ from csonboard.sandbox.stripe.forms import (
     as_str,
     as_str_list,
     check_known,
+    merge_metadata,
 )
 from csonboard.sandbox.stripe.listing import PAGE_PARAMS, paginate, range_filter
 from csonboard.sandbox.stripe.state import Json, Store
@@ -100,7 +101,7 @@ def update_customer(
         customer = store.get("customer", customer_id)
         previous: dict[str, Any] = {}
         if "metadata" in params:
-            merged, old = _merge_metadata(customer["metadata"], params["metadata"])
+            merged, old = merge_metadata(customer["metadata"], params["metadata"])
             if old:
                 previous["metadata"] = old
                 updates["metadata"] = merged
@@ -138,26 +139,6 @@ def _check_params(params: Params) -> None:
         if name in _UNSUPPORTED:
             raise unsupported(name)
     check_known(params, _MODELLED)
-
-
-def _merge_metadata(
-    current: dict[str, str], raw: Any
-) -> tuple[dict[str, str], dict[str, str | None]]:
-    """The metadata after an update, and the old values of the keys it changes."""
-    if raw == "":
-        return {}, dict(current)
-    merged = dict(current)
-    old: dict[str, str | None] = {}
-    for key, value in as_metadata(raw).items():
-        if value == "":
-            if key in merged:
-                old[key] = merged.pop(key)
-        elif merged.get(key) != value:
-            old[key] = merged.get(key)
-            merged[key] = value
-    if len(merged) > 50:
-        raise invalid("Invalid metadata: metadata can have up to 50 keys", "metadata")
-    return merged, old
 
 
 def _read_email(params: Params) -> str | None:

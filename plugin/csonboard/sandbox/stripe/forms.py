@@ -184,3 +184,25 @@ def as_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
             )
         result[key] = as_str(item, sub(param, key), max_length=500)
     return result
+
+
+def merge_metadata(
+    current: dict[str, str], raw: Any
+) -> tuple[dict[str, str], dict[str, str | None]]:
+    """The metadata after an update sending ``raw``, and the old values of the keys it
+    changes (None for keys that did not exist): Stripe's merge rules, where keys
+    not sent are kept, ``""`` deletes a key and ``metadata=""`` clears them all."""
+    if raw == "":
+        return {}, dict(current)
+    merged = dict(current)
+    old: dict[str, str | None] = {}
+    for key, value in as_metadata(raw).items():
+        if value == "":
+            if key in merged:
+                old[key] = merged.pop(key)
+        elif merged.get(key) != value:
+            old[key] = merged.get(key)
+            merged[key] = value
+    if len(merged) > 50:
+        raise invalid("Invalid metadata: metadata can have up to 50 keys", "metadata")
+    return merged, old

@@ -1,12 +1,30 @@
 """Invoices in basil+ shape: ``parent.subscription_details`` instead of a top-level
-``subscription``, lines priced through ``pricing.price_details``."""
+``subscription``, lines priced through ``pricing.price_details``; and the steps an
+invoice goes through (finalized, paid, a failed attempt, voided, uncollectible).
+
+Each step mutates the invoice in place and emits its event; the caller holds the
+store lock, so the events of one operation stay contiguous.
+"""
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
+from csonboard.sandbox.stripe.events import AUTOMATIC, EventLog, Origin
 from csonboard.sandbox.stripe.shapes import list_object
 from csonboard.sandbox.stripe.state import Json, Store
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One invoice line to be: ``quantity`` of ``price``, renewing ``sub_item`` (None for
+    a one-time price, which Stripe bills as an invoice item)."""
+
+    price: Json
+    quantity: int
+    description: str
+    sub_item: Json | None
 
 
 def first_invoice(
@@ -20,23 +38,49 @@ def first_invoice(
 ) -> Json:
     """The ``subscription_create`` invoice (draft) for a new subscription.
 
-    Recurring line items bill ``now``..``period_end`` through their
-    subscription item; one-time items appear once, as invoice items.
+    ``items`` are Checkout line items: recurring ones bill ``now``..``period_end``
+    through their subscription item; one-time items appear once, as invoice items.
+    Stripe quirk kept on purpose: the invoice's own period is zero-length at
+    creation; the service period is on its lines.
     """
-    invoice_id = store.new_object_id("invoice")
     by_price = {si["price"]["id"]: si for si in sub_items}
-    lines = [
-        _invoice_line(
-            store,
-            invoice_id,
-            subscription,
-            item,
-            by_price.get(item["price"]["id"]),
-            now,
-            period_end,
+    charges = [
+        Charge(
+            item["price"], item["quantity"], item["description"], by_price.get(item["price"]["id"])
         )
         for item in items
     ]
+    return subscription_invoice(
+        store,
+        subscription,
+        customer,
+        charges,
+        billing_reason="subscription_create",
+        period=(now, now),
+        service=(now, period_end),
+    )
+
+
+def subscription_invoice(
+    store: Store,
+    subscription: Json,
+    customer: Json,
+    charges: list[Charge],
+    *,
+    billing_reason: str,
+    period: tuple[int, int],
+    service: tuple[int, int],
+) -> Json:
+    """A draft invoice of ``subscription`` for ``charges``, created now.
+
+    ``period`` is the invoice's own ``period_start``/``period_end`` (for a renewal,
+    Stripe gives the period that just ended); ``service`` is the period its
+    subscription lines bill for (the one starting). Numbering happens at
+    :func:`finalize`.
+    """
+    now = store.now()
+    invoice_id = store.new_object_id("invoice")
+    lines = [_invoice_line(store, invoice_id, subscription, charge, service) for charge in charges]
     total = sum(line["amount"] for line in lines)
     return {
         "id": invoice_id,
@@ -61,7 +105,7 @@ def first_invoice(
             "status": None,
         },
         "automatically_finalizes_at": None,
-        "billing_reason": "subscription_create",
+        "billing_reason": billing_reason,
         "collection_method": "charge_automatically",
         "confirmation_secret": None,
         "created": now,
@@ -112,10 +156,8 @@ def first_invoice(
             "payment_method_options": None,
             "payment_method_types": None,
         },
-        # Stripe quirk kept on purpose: a subscription's first invoice has a
-        # zero-length period at creation; the service period is on its lines.
-        "period_end": now,
-        "period_start": now,
+        "period_end": period[1],
+        "period_start": period[0],
         "post_payment_credit_notes_amount": 0,
         "pre_payment_credit_notes_amount": 0,
         "receipt_number": None,
@@ -143,17 +185,89 @@ def first_invoice(
     }
 
 
+def subscription_of(invoice: Json) -> str | None:
+    """The id of the subscription ``invoice`` bills (basil+: under ``parent``), or None."""
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    subscription_id = details.get("subscription")
+    return subscription_id if isinstance(subscription_id, str) else None
+
+
+def finalize(store: Store, events: EventLog, invoice: Json, origin: Origin = AUTOMATIC) -> None:
+    """Draft to ``open``: numbered from its customer's sequence; emits ``invoice.finalized``."""
+    now = store.now()
+    customer = store.get("customer", invoice["customer"])
+    invoice.update(
+        status="open",
+        number=f"{customer['invoice_prefix']}-{customer['next_invoice_sequence']:04d}",
+        effective_at=now,
+        starting_balance=0,
+        ending_balance=0,
+        auto_advance=True,
+    )
+    invoice["status_transitions"]["finalized_at"] = now
+    customer["next_invoice_sequence"] += 1
+    events.emit("invoice.finalized", invoice, origin=origin)
+
+
+def pay(store: Store, events: EventLog, invoice: Json, origin: Origin = AUTOMATIC) -> None:
+    """A payment attempt on an open invoice succeeded.
+
+    Emits ``invoice.paid`` then ``invoice.payment_succeeded``; ``attempt_count``
+    counts this attempt and no further attempt is scheduled.
+    """
+    invoice.update(
+        status="paid",
+        amount_paid=invoice["amount_due"],
+        amount_remaining=0,
+        attempted=True,
+        attempt_count=invoice["attempt_count"] + 1,
+        next_payment_attempt=None,
+    )
+    invoice["status_transitions"]["paid_at"] = store.now()
+    events.emit("invoice.paid", invoice, origin=origin)
+    events.emit("invoice.payment_succeeded", invoice, origin=origin)
+
+
+def fail_attempt(
+    events: EventLog, invoice: Json, next_attempt: int | None, origin: Origin = AUTOMATIC
+) -> None:
+    """A payment attempt failed; the invoice stays ``open``.
+
+    ``next_attempt`` is when Stripe's retry schedule tries again (None after the
+    last retry, or for the first payment of a Checkout subscription). Emits
+    ``invoice.payment_failed``.
+    """
+    invoice.update(
+        attempted=True,
+        attempt_count=invoice["attempt_count"] + 1,
+        next_payment_attempt=next_attempt,
+    )
+    events.emit("invoice.payment_failed", invoice, origin=origin)
+
+
+def void(store: Store, events: EventLog, invoice: Json, origin: Origin = AUTOMATIC) -> None:
+    """An open invoice will never be collected; emits ``invoice.voided``."""
+    invoice.update(status="void", auto_advance=False, next_payment_attempt=None)
+    invoice["status_transitions"]["voided_at"] = store.now()
+    events.emit("invoice.voided", invoice, origin=origin)
+
+
+def mark_uncollectible(
+    store: Store, events: EventLog, invoice: Json, origin: Origin = AUTOMATIC
+) -> None:
+    """An open invoice is written off; emits ``invoice.marked_uncollectible``."""
+    invoice.update(status="uncollectible", auto_advance=False, next_payment_attempt=None)
+    invoice["status_transitions"]["marked_uncollectible_at"] = store.now()
+    events.emit("invoice.marked_uncollectible", invoice, origin=origin)
+
+
 def _invoice_line(
-    store: Store,
-    invoice_id: str,
-    subscription: Json,
-    item: Json,
-    sub_item: Json | None,
-    start: int,
-    end: int,
+    store: Store, invoice_id: str, subscription: Json, charge: Charge, service: tuple[int, int]
 ) -> Json:
-    price = item["price"]
-    if sub_item is not None:
+    price = charge.price
+    amount = int(price["unit_amount"]) * charge.quantity
+    if charge.sub_item is not None:
         parent: Json = {
             "invoice_item_details": None,
             "subscription_item_details": {
@@ -161,11 +275,11 @@ def _invoice_line(
                 "proration": False,
                 "proration_details": {"credited_items": None},
                 "subscription": subscription["id"],
-                "subscription_item": sub_item["id"],
+                "subscription_item": charge.sub_item["id"],
             },
             "type": "subscription_item_details",
         }
-        period = {"start": start, "end": end}
+        period = {"start": service[0], "end": service[1]}
     else:
         parent = {
             "invoice_item_details": {
@@ -177,14 +291,14 @@ def _invoice_line(
             "subscription_item_details": None,
             "type": "invoice_item_details",
         }
-        period = {"start": start, "end": start}
+        period = {"start": service[0], "end": service[0]}
     return {
         "id": store.new_id("il", 24),
         "object": "line_item",
-        "amount": item["amount_total"],
-        "currency": item["currency"],
+        "amount": amount,
+        "currency": price["currency"],
         # Stripe writes "1 <U+00D7> Product": the multiplication sign is deliberate.
-        "description": f"{item['quantity']} × {item['description']}",  # noqa: RUF001
+        "description": f"{charge.quantity} × {charge.description}",  # noqa: RUF001
         "discount_amounts": [],
         "discountable": True,
         "discounts": [],
@@ -199,7 +313,7 @@ def _invoice_line(
             "type": "price_details",
             "unit_amount_decimal": price["unit_amount_decimal"],
         },
-        "quantity": item["quantity"],
-        "subtotal": item["amount_subtotal"],
+        "quantity": charge.quantity,
+        "subtotal": amount,
         "taxes": [],
     }

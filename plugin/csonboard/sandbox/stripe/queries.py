@@ -1,4 +1,4 @@
-"""List endpoints for Checkout Sessions, their line items, and subscriptions."""
+"""List endpoints for Checkout Sessions, their line items, subscriptions and invoices."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from csonboard.sandbox.stripe.forms import as_dict, as_enum, as_str, check_known
+from csonboard.sandbox.stripe.invoices import subscription_of
 from csonboard.sandbox.stripe.listing import PAGE_PARAMS, field_equals, paginate, range_filter
 from csonboard.sandbox.stripe.state import Json, Store
 
@@ -22,6 +23,8 @@ _SUBSCRIPTION_STATUSES = (
     "trialing",
     "unpaid",
 )
+
+_INVOICE_STATUSES = ("draft", "open", "paid", "uncollectible", "void")
 
 
 def list_sessions(store: Store, params: Mapping[str, Any]) -> Json:
@@ -113,5 +116,55 @@ def list_subscriptions(store: Store, params: Mapping[str, Any]) -> Json:
                 url="/v1/subscriptions",
                 label="subscription",
                 keep=lambda s: all(check(s) for check in checks),
+            )
+        )
+
+
+def list_invoices(store: Store, params: Mapping[str, Any]) -> Json:
+    """``GET /v1/invoices``: newest first, by ``subscription`` (basil+: matched through
+    ``parent.subscription_details``), ``customer``, ``status``, ``collection_method``,
+    ``created`` and ``due_date``."""
+    check_known(
+        params,
+        (
+            *PAGE_PARAMS,
+            "collection_method",
+            "created",
+            "customer",
+            "due_date",
+            "status",
+            "subscription",
+        ),
+    )
+    checks: list[Callable[[Json], bool]] = []
+    if "subscription" in params:
+        subscription = as_str(params["subscription"], "subscription")
+        checks.append(lambda i: subscription_of(i) == subscription)
+    if "customer" in params:
+        checks.append(field_equals("customer", as_str(params["customer"], "customer")))
+    if "status" in params:
+        status = as_enum(params["status"], "status", _INVOICE_STATUSES)
+        checks.append(lambda i: i["status"] == status)
+    if "collection_method" in params:
+        method = as_enum(
+            params["collection_method"],
+            "collection_method",
+            ("charge_automatically", "send_invoice"),
+        )
+        checks.append(lambda i: i["collection_method"] == method)
+    if "created" in params:
+        created = range_filter(params["created"], "created")
+        checks.append(lambda i: created(i["created"]))
+    if "due_date" in params:
+        due = range_filter(params["due_date"], "due_date")
+        checks.append(lambda i: i["due_date"] is not None and due(i["due_date"]))
+    with store.lock:
+        return copy.deepcopy(
+            paginate(
+                store.newest_first("invoice"),
+                params,
+                url="/v1/invoices",
+                label="invoice",
+                keep=lambda i: all(check(i) for check in checks),
             )
         )

@@ -1,0 +1,108 @@
+"""What a subscription's current state means for the customer's account.
+
+A pure function of the subscription as Stripe has it now, what csonboard
+remembers about it (since when it is past due) and the policy settings; no
+calls. Events only say *that* something changed; the decision is always made
+from the state re-fetched from Stripe, so the order they arrive in does not
+matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from csonboard.settings import LifecycleSettings
+from csonboard.stripe_api import Subscription
+
+RUNNING = ("active", "trialing")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``suspend``: this subscription wants its customer's user suspended, for
+    ``reason``. ``terminate``: delete its projects now. ``planned``: (action,
+    due, reason) to do later, each a re-check of the subscription at ``due``."""
+
+    suspend: bool
+    reason: str
+    terminate: bool = False
+    past_due_since: datetime | None = None
+    planned: tuple[tuple[str, datetime, str], ...] = field(default=())
+
+    @property
+    def recheck_at(self) -> datetime | None:
+        return min((due for _, due, _ in self.planned), default=None)
+
+
+def decide(
+    subscription: Subscription,
+    *,
+    past_due_since: datetime | None,
+    policy: LifecycleSettings,
+    now: datetime,
+) -> Decision:
+    """The decision for one subscription (see ``config/csonboard.example.toml``,
+    section ``[lifecycle]``, for the policy in words)."""
+    status = subscription.status
+    if status in RUNNING:
+        return _running(subscription, status)
+    if status == "past_due":
+        since = past_due_since or now
+        grace_ends = since + timedelta(days=policy.grace_days)
+        overdue = f"payment overdue since {since:%Y-%m-%d %H:%M} UTC"
+        if now >= grace_ends:
+            return Decision(
+                True,
+                f"{overdue}; the {policy.grace_days:g}-day grace period has ended",
+                past_due_since=since,
+            )
+        return Decision(
+            False,
+            f"{overdue}; grace period until {grace_ends:%Y-%m-%d %H:%M} UTC",
+            past_due_since=since,
+            planned=(("suspend", grace_ends, f"{overdue}: the grace period ends"),),
+        )
+    if status == "unpaid":
+        return Decision(True, "unpaid: Stripe has stopped retrying the payment")
+    if status == "paused":
+        return Decision(True, "the subscription is paused")
+    if status == "canceled":
+        ended = _time(subscription.canceled_at) or now
+        terminate_at = ended + timedelta(days=policy.retention_days)
+        reason = f"the subscription was canceled on {ended:%Y-%m-%d %H:%M} UTC"
+        if now >= terminate_at:
+            return Decision(True, reason, terminate=True)
+        return Decision(
+            True,
+            reason,
+            planned=(
+                (
+                    "terminate",
+                    terminate_at,
+                    f"{reason}: the {policy.retention_days:g}-day retention ends",
+                ),
+            ),
+        )
+    # incomplete / incomplete_expired: the first payment never went through, so
+    # nothing was provisioned; anything unknown: change nothing.
+    return Decision(False, f"status {status!r}: nothing to do")
+
+
+def _running(subscription: Subscription, status: str) -> Decision:
+    ends = _time(subscription.cancel_at) or (
+        _time(max((i.current_period_end or 0) for i in subscription.items) or None)
+        if subscription.cancel_at_period_end
+        else None
+    )
+    if ends is None:
+        return Decision(False, f"the subscription is {status}")
+    return Decision(
+        False,
+        f"the subscription is {status} until it ends on {ends:%Y-%m-%d %H:%M} UTC",
+        planned=(("suspend", ends, "the subscription ends at the end of its period"),),
+    )
+
+
+def _time(stamp: int | None) -> datetime | None:
+    return datetime.fromtimestamp(stamp, UTC) if stamp else None
