@@ -217,3 +217,19 @@ def test_naive_times_are_refused_rather_than_guessed(tmp_path: object) -> None:
     with pytest.raises(Exception, match="naive datetime"):
         ledger.events.add(incoming())
     ledger.close()
+
+
+def test_a_daemon_waits_for_an_unreachable_ledger_then_gives_up() -> None:
+    from csonboard.errors import LedgerUnavailable
+    from csonboard.runtime import migrate_when_ready
+
+    unreachable = Ledger.open("postgresql+psycopg://nobody@127.0.0.1:9/none")
+    pauses: list[float] = []
+    try:
+        with pytest.raises(LedgerUnavailable, match="ledger"):
+            migrate_when_ready(unreachable, patience=40, sleep=pauses.append)
+    finally:
+        unreachable.close()
+
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]  # backing off, capped,
+    assert sum(pauses) <= 40  # and within its patience

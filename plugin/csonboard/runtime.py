@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+
 import requests
 
 from csonboard.computestacks import ComputeStacksClient
-from csonboard.errors import ConfigError
+from csonboard.errors import ConfigError, LedgerUnavailable
 from csonboard.ledger import Ledger
 from csonboard.lifecycle import LifecycleRunner
 from csonboard.onboarding import Onboarder, Services
@@ -15,6 +19,29 @@ from csonboard.routes import checkout_routes, lifecycle_routes
 from csonboard.settings import Settings
 from csonboard.stripe_api import StripeGateway
 from csonboard.worker import Job, Worker, worker_name
+
+log = logging.getLogger(__name__)
+
+
+def migrate_when_ready(
+    ledger: Ledger, *, patience: float = 120.0, sleep: Callable[[float], None] = time.sleep
+) -> list[str]:
+    """Apply pending migrations, pausing up to ``patience`` seconds in all
+    between tries while the database cannot be reached (a daemon that starts
+    while PostgreSQL restarts should wait for it, not exit). Raises
+    LedgerUnavailable when the patience runs out."""
+    waited = 0.0
+    delay = 1.0
+    while True:
+        try:
+            return ledger.upgrade()
+        except LedgerUnavailable as exc:
+            if waited + delay > patience:
+                raise
+            log.warning("the ledger is not reachable (%s); trying again in %.0f s", exc, delay)
+            sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 10.0)
 
 
 def computestacks_admin(settings: Settings) -> ComputeStacksClient:

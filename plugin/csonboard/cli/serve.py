@@ -25,6 +25,7 @@ from gunicorn.glogging import Logger as GunicornLogger
 from csonboard.cli.context import Context, pass_context
 from csonboard.errors import CsonboardError
 from csonboard.ledger import Ledger
+from csonboard.runtime import migrate_when_ready
 from csonboard.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def command(
     if not no_migrate:
         ledger = Ledger.open(settings.ledger_url)
         try:
-            ledger.upgrade()
+            migrate_when_ready(ledger)
         finally:
             ledger.close()
     if no_worker:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from csonboard.cli.context import Context, pass_context
-from csonboard.runtime import build_worker
+from csonboard.runtime import build_worker, migrate_when_ready
 
 
 @click.command("worker")
@@ -22,7 +22,7 @@ def command(ctx: Context, threads: int | None, burst: bool, no_migrate: bool) ->
         )
     worker = build_worker(settings)
     if not no_migrate:
-        worker.ledger.upgrade()
+        migrate_when_ready(worker.ledger)
     if burst:
         handled = worker.run_burst()
         click.echo(f"handled {handled} message(s); nothing more is due")
