@@ -28,7 +28,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,10 +40,15 @@ from typing import Any
 
 import requests
 import stripe
+from common import (
+    DEFAULT_POSTGRES,
+    DEFAULT_REDIS,
+    drop_database,
+    free_port,
+    fresh_database,
+    wait_ready,
+)
 from flask import Flask, Response, request
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from csonboard.ledger import Ledger
 from csonboard.sandbox.catalog import example_plans
@@ -59,21 +63,6 @@ PRICES = [  # (price, mode): what the buyers buy, in turn
     ("price_sandbox_static_monthly", "subscription"),
     ("price_sandbox_static_once", "payment"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def fresh_database(server_url: str, name: str) -> str:
-    """Create an empty database on the server of ``server_url``; returns its URL."""
-    name = name.replace("-", "_")
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 def balancer(targets: list[str]) -> Flask:
@@ -216,7 +205,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
             )
     for port in ports:
-        _wait_ready(f"http://127.0.0.1:{port}")
+        wait_ready(f"http://127.0.0.1:{port}")
     front = start_in_thread(balancer([f"http://127.0.0.1:{p}" for p in ports]))
     http.post(
         f"{stripe_server.url}/_sandbox/webhooks",
@@ -282,6 +271,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         receiver.send_signal(signal.SIGTERM)
         receiver.wait(timeout=20)
     ledger.close()
+    if args.backend == "postgres":
+        drop_database(env["CSONBOARD_DATABASE_URL"])
     front.stop()
     sandbox_account(stripe_app).stop()
     stripe_server.stop()
@@ -346,17 +337,6 @@ def _report(
     }
 
 
-def _wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not start")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkouts", type=int, default=500)
@@ -364,10 +344,8 @@ def main() -> int:
         "--duplicates", type=float, default=0.3, help="share of webhooks delivered twice"
     )
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument(
-        "--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-    parser.add_argument("--queue-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--database-url", default=DEFAULT_POSTGRES)
+    parser.add_argument("--queue-url", default=DEFAULT_REDIS)
     parser.add_argument(
         "--kill-min", type=float, default=2.0, help="seconds between worker kills, at least"
     )

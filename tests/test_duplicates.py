@@ -1,5 +1,5 @@
 """Duplicates: every event of several purchases delivered many times, at once,
-to two receiver processes sharing one ledger, while operators run
+to two receiver processes and two workers sharing one ledger, while operators run
 ``csonboard replay --session`` against the same purchases. Each buyer still
 gets exactly one account, one order per unit and one Stripe customer."""
 
@@ -37,7 +37,8 @@ def test_duplicate_deliveries_and_racing_replays_provision_once(
     with (
         running("serve", "--no-worker", "--port", str(ports[0]), env=env, log=tmp_path / "a.log"),
         running("serve", "--no-worker", "--port", str(ports[1]), env=env, log=tmp_path / "b.log"),
-        running("worker", env=env, log=tmp_path / "worker.log"),
+        running("worker", env=env, log=tmp_path / "worker-1.log"),
+        running("worker", env=env, log=tmp_path / "worker-2.log"),
     ):
         for url in urls:
             wait_until_ready(url)

@@ -27,6 +27,7 @@ Kind = Literal["event", "onboarding", "account"]
 Handler = Callable[[Kind, str], None]
 
 _TASK_NAME = "csonboard.ring"
+_BATCH_TASK_NAME = "csonboard.ring_many"
 
 
 class Doorbell:
@@ -37,14 +38,23 @@ class Doorbell:
         self._handler = handler
 
         # Huey finds a task by name in the consumer; the producer side registers
-        # the same name so that it can enqueue. Only a worker passes a handler.
+        # the same names so that it can enqueue. Only a worker passes a handler.
         @huey.task(name=_TASK_NAME, retries=0)  # type: ignore[untyped-decorator]
         def ring(kind: Kind, ident: str) -> None:
-            if self._handler is None:
-                raise RuntimeError("this process only rings the doorbell; it has no worker")
-            self._handler(kind, ident)
+            self._handle(kind, [ident])
+
+        @huey.task(name=_BATCH_TASK_NAME, retries=0)  # type: ignore[untyped-decorator]
+        def ring_many(kind: Kind, idents: list[str]) -> None:
+            self._handle(kind, idents)
 
         self._ring = ring
+        self._ring_many = ring_many
+
+    def _handle(self, kind: Kind, idents: list[str]) -> None:
+        if self._handler is None:
+            raise RuntimeError("this process only rings the doorbell; it has no worker")
+        for ident in idents:
+            self._handler(kind, ident)
 
     def ring(self, kind: Kind, ident: str, eta: datetime | None = None) -> None:
         """Enqueue a message; at ``eta`` if given. Raises QueueUnavailable."""
@@ -53,6 +63,13 @@ class Doorbell:
                 self._ring(kind, ident)
             else:
                 self._ring.schedule(args=(kind, ident), eta=eta)
+
+    def ring_many(self, kind: Kind, idents: list[str]) -> None:
+        """One message for several ids (they are worked one after the other).
+        Raises QueueUnavailable."""
+        if idents:
+            with _outages():
+                self._ring_many(kind, idents)
 
     def depth(self) -> int:
         """Messages waiting (not counting scheduled ones). Raises QueueUnavailable."""

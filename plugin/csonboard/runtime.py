@@ -87,7 +87,7 @@ def build_services(settings: Settings) -> Services:
 def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
     """A worker wired to the ledger, queue, Stripe and ComputeStacks of ``settings``."""
     services = build_services(settings)
-    ledger = ledger or Ledger.open(settings.ledger_url)
+    ledger = ledger or settings.open_ledger()
     name = worker_name()
     worker: Worker | None = None
 

@@ -15,14 +15,18 @@ typo must not silently fall back to a default.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from csonboard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from csonboard.ledger import Ledger
 
 ENV_PREFIX = "CSONBOARD_"
 CONFIG_ENV = "CSONBOARD_CONFIG"
@@ -73,6 +77,8 @@ class ComputeStacksSettings(_Section):
 
 class WorkerSettings(_Section):
     threads: int = Field(default=4, ge=1, le=256)
+    metrics_port: int = Field(default=0, ge=0, le=65535)  # 0: no metrics server of its own
+    metrics_host: str = "127.0.0.1"
     lease_seconds: float = Field(default=300, ge=1)
     max_attempts: int = Field(default=12, ge=1)
     backoff_seconds: float = Field(default=5.0, gt=0)
@@ -89,6 +95,53 @@ class OnboardingSettings(_Section):
     poll_max_seconds: float = Field(default=30.0, gt=0)
 
 
+class StatusSettings(_Section):
+    """The buyer's status page (``/welcome``, ``/status/<token>``)."""
+
+    brand_name: str = Field(default="Cloud hosting", min_length=1, max_length=80)
+    brand_color: str = "#1f4e8c"
+    support_email: str = Field(default="", max_length=254)
+    token_days: float = Field(default=7.0, gt=0, le=366)
+    welcome_minutes: float = Field(default=60.0, gt=0)
+    sso_window_hours: float = Field(default=24.0, ge=0)
+    sso_per_hour: int = Field(default=10, ge=1, le=1000)
+    refresh_seconds: int = Field(default=5, ge=2, le=300)
+
+    @field_validator("brand_color")
+    @classmethod
+    def _check_brand_color(cls, value: str) -> str:
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValueError("must be a colour as #rrggbb")
+        ratio = contrast_with_white(value)
+        if ratio < 4.5:
+            # Buttons and headings put white text on it, links put it on white.
+            raise ValueError(
+                f"is too light: its contrast with white is {ratio:.2f}:1, "
+                "and text needs at least 4.5:1 (WCAG AA); pick a darker shade"
+            )
+        return value.lower()
+
+    @field_validator("support_email")
+    @classmethod
+    def _check_support_email(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError("must be an email address (or empty)")
+        return value
+
+
+def contrast_with_white(color: str) -> float:
+    """WCAG 2 contrast ratio between ``#rrggbb`` and white (1 to 21)."""
+
+    def linear(channel: int) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    luminance = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+    return 1.05 / (luminance + 0.05)
+
+
 class LifecycleSettings(_Section):
     grace_days: float = Field(default=3.0, ge=0)
     retention_days: float = Field(default=30.0, ge=0)
@@ -97,10 +150,12 @@ class LifecycleSettings(_Section):
 
 class Settings(_Section):
     """All settings. Sections: ``stripe``, ``receiver``, ``cs``, ``worker``,
-    ``onboarding``, ``lifecycle``."""
+    ``onboarding``, ``lifecycle``, ``status``."""
 
     data_dir: Path = Path("csonboard-data")
     database_url: str = ""
+    database_pool_size: int = Field(default=5, ge=1, le=200)
+    database_max_overflow: int = Field(default=5, ge=0, le=200)
     queue_url: str = ""
     queue_name: str = "csonboard"
     plans: Path | None = None
@@ -114,6 +169,7 @@ class Settings(_Section):
     worker: WorkerSettings = WorkerSettings()
     onboarding: OnboardingSettings = OnboardingSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
+    status: StatusSettings = StatusSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -133,6 +189,16 @@ class Settings(_Section):
         return value
 
     # -- derived values -------------------------------------------------------------
+
+    def open_ledger(self) -> Ledger:
+        """The ledger for a long-running process, with the configured pool."""
+        from csonboard.ledger import Ledger
+
+        return Ledger.open(
+            self.ledger_url,
+            pool_size=self.database_pool_size,
+            max_overflow=self.database_max_overflow,
+        )
 
     @property
     def ledger_url(self) -> str:
@@ -165,6 +231,22 @@ class Settings(_Section):
             )
         return secrets
 
+    def secret_keys(self) -> list[str]:
+        """The keys that sign links handed to browsers, newest first:
+        ``CSONBOARD_SECRET_KEY`` is comma-separated for rotation (the first
+        signs; every one still verifies). Empty when none is set. Raises
+        ConfigError for a key too short to be a secret."""
+        raw = self.secret_key.get_secret_value() if self.secret_key else ""
+        keys = [part.strip() for part in raw.split(",") if part.strip()]
+        for key in keys:
+            if len(key) < 16:
+                raise ConfigError(
+                    "secret_key (CSONBOARD_SECRET_KEY)",
+                    "each key must have at least 16 characters; use a long random string "
+                    "(python -c 'import secrets; print(secrets.token_urlsafe(32))')",
+                )
+        return keys
+
 
 _SECTIONS: dict[str, type[_Section]] = {
     "stripe": StripeSettings,
@@ -173,6 +255,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "worker": WorkerSettings,
     "onboarding": OnboardingSettings,
     "lifecycle": LifecycleSettings,
+    "status": StatusSettings,
 }
 
 

@@ -1,4 +1,5 @@
-"""The HTTP side of csonboard: Stripe's webhook endpoint and the health checks.
+"""The HTTP side of csonboard: Stripe's webhook endpoint, the health checks,
+the metrics and the buyer's status page.
 
 ``create_app`` is the only entry point. The request path never calls Stripe or
 ComputeStacks: it verifies, stores, rings the queue and answers.

@@ -14,7 +14,10 @@ from csonboard.ledger import Ledger, utcnow
 from csonboard.queue import Doorbell, open_doorbell
 from csonboard.settings import Settings
 from csonboard_webhooks import health, stripe_endpoint
+from csonboard_webhooks.intake import Intake
+from csonboard_webhooks.metrics import install_metrics
 from csonboard_webhooks.state import Receiver
+from csonboard_webhooks.status import install_status_pages
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +31,22 @@ def create_app(
 ) -> Flask:
     """Build the receiver for ``settings``.
 
+    Serves ``/metrics`` and the buyer's status page (``/welcome``,
+    ``/status/<token>``) besides the webhook endpoint.
+
     Raises ConfigError when a setting the receiver needs is missing (webhook
-    secrets, a way to tell test from live mode). The ledger is not migrated
+    secrets, a way to tell test from live mode; with ``CSONBOARD_SECRET_KEY``
+    set, the Stripe key and ComputeStacks credential the status page uses).
+    The ledger is not migrated
     here; ``csonboard serve`` does that before starting, and ``/readyz`` says
     when it has not been.
     """
+    ledger = ledger or settings.open_ledger()
+    doorbell = doorbell or open_doorbell(settings)
     state = Receiver(
-        ledger=ledger or Ledger.open(settings.ledger_url),
-        doorbell=doorbell or open_doorbell(settings),
+        ledger=ledger,
+        doorbell=doorbell,
+        intake=Intake(ledger, doorbell),
         secrets=tuple(settings.webhook_secrets()),
         tolerance=settings.stripe.tolerance_seconds,
         livemode=settings.livemode,
@@ -46,6 +57,10 @@ def create_app(
     app.extensions["csonboard"] = state
     app.register_blueprint(stripe_endpoint.blueprint)
     app.register_blueprint(health.blueprint)
+    install_metrics(app, state)
+    install_status_pages(
+        app, settings, ledger=state.ledger, doorbell=state.doorbell, clock=state.clock
+    )
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(LedgerUnavailable, _ledger_down)
     return app

@@ -10,12 +10,14 @@ from flask import current_app
 
 from csonboard.ledger import Ledger
 from csonboard.queue import Doorbell
+from csonboard_webhooks.intake import Intake
 
 
 @dataclass(frozen=True)
 class Receiver:
     ledger: Ledger
     doorbell: Doorbell
+    intake: Intake
     secrets: tuple[str, ...]
     tolerance: int
     livemode: bool

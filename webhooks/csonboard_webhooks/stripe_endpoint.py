@@ -13,7 +13,8 @@ import logging
 
 from flask import Blueprint, request
 
-from csonboard.errors import QueueUnavailable, WebhookRejected
+from csonboard.errors import WebhookRejected
+from csonboard.metrics.instruments import SIGNATURE_FAILURES, count_webhook
 from csonboard.webhook import parse_event, verify_signature
 from csonboard_webhooks.state import receiver
 
@@ -31,22 +32,23 @@ def receive() -> tuple[dict[str, str], int]:
             )
         body = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
         signature = request.headers.get("Stripe-Signature")
-        text = verify_signature(
-            body, signature, state.secrets, tolerance=state.tolerance, now=state.clock()
-        )
+        try:
+            text = verify_signature(
+                body, signature, state.secrets, tolerance=state.tolerance, now=state.clock()
+            )
+        except WebhookRejected:
+            SIGNATURE_FAILURES.inc()
+            raise
         incoming = parse_event(text, livemode=state.livemode, signature=signature, source="webhook")
     except WebhookRejected as exc:
         log.warning("webhook rejected: %s", exc, extra={"remote": request.remote_addr})
+        count_webhook(None, "rejected")
         return {"error": str(exc)}, exc.status
 
-    accepted = state.ledger.events.add(incoming)
-    if accepted:
-        try:
-            state.doorbell.ring("event", incoming.id)
-        except QueueUnavailable as exc:
-            # The event is safe in the ledger; the worker's sweep will find it.
-            log.warning("stored %s but could not ring the queue: %s", incoming.id, exc)
+    # Stored durably (in a group commit) before answering; the queue is rung after.
+    accepted = state.intake.store(incoming)
     status = "accepted" if accepted else "duplicate"
+    count_webhook(incoming.type, status)
     log.info(
         "event received",
         extra={"event_id": incoming.id, "event_type": incoming.type, "status": status},

@@ -5,15 +5,23 @@ two children -- ``serve --no-worker`` and ``worker`` -- rather than running the
 worker inside gunicorn's master, because the master reaps every child process
 it has and would take the worker's exit status from under its supervisor. A
 worker that dies is restarted; if the receiver dies, serve stops.
+
+Metrics: every process ``serve`` starts (gunicorn's workers, the worker)
+counts into one multiprocess directory, ``<data_dir>/metrics`` unless
+``PROMETHEUS_MULTIPROC_DIR`` says otherwise, emptied at start; the receiver's
+``/metrics`` adds them up (``csonboard.metrics``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -25,8 +33,10 @@ from gunicorn.glogging import Logger as GunicornLogger
 from csonboard.cli.context import Context, pass_context
 from csonboard.errors import CsonboardError
 from csonboard.ledger import Ledger
-from csonboard.runtime import migrate_when_ready
+from csonboard.metrics.collector import MULTIPROC_ENV, prepare_multiprocess_dir
+from csonboard.runtime import computestacks_admin, migrate_when_ready
 from csonboard.settings import Settings
+from csonboard.stripe_api import StripeGateway
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,9 @@ def command(
     # Fail here, with exit status 2, rather than in every gunicorn worker.
     settings.webhook_secrets()
     _ = settings.livemode
+    if settings.secret_keys():  # the status page is on: it calls Stripe and ComputeStacks
+        StripeGateway.from_settings(settings)
+        computestacks_admin(settings)
     receiver = settings.receiver.model_copy(
         update={
             k: v
@@ -65,18 +78,42 @@ def command(
             migrate_when_ready(ledger)
         finally:
             ledger.close()
-    if no_worker:
-        _run_gunicorn(settings, bind=f"{receiver.host}:{receiver.port}", workers=receiver.workers)
-        return
     base = [sys.executable, "-m", "csonboard", *ctx.global_args()]
     serve_args = ["--host", receiver.host, "--port", str(receiver.port)]
     serve_args += ["--workers", str(receiver.workers)]
+    receiver_argv = [*base, "serve", "--no-worker", "--no-migrate", *serve_args]
+    fresh_metrics = _share_metrics_dir(settings)
+    if no_worker:
+        if fresh_metrics:
+            # prometheus_client picks its storage when first imported, which
+            # this process has done already: start again with the directory set.
+            os.execv(receiver_argv[0], receiver_argv)  # noqa: S606 -- our own command
+        _run_gunicorn(settings, bind=f"{receiver.host}:{receiver.port}", workers=receiver.workers)
+        return
     code = _supervise(
-        receiver_argv=[*base, "serve", "--no-worker", "--no-migrate", *serve_args],
-        worker_argv=[*base, "worker", "--no-migrate"],
+        receiver_argv=receiver_argv,
+        # Its metrics reach /metrics through the shared directory; a port of
+        # its own would count them twice.
+        worker_argv=[*base, "worker", "--no-migrate", "--metrics-port", "0"],
     )
     if code:
         raise CsonboardError(f"the receiver stopped with exit status {code}")
+
+
+def _share_metrics_dir(settings: Settings) -> bool:
+    """Make sure this process's children count their metrics in one
+    multiprocess directory, so that the receiver's ``/metrics`` adds up every
+    gunicorn worker and the worker process. Unless ``PROMETHEUS_MULTIPROC_DIR``
+    is set already (by the operator, or by a parent ``serve``), it becomes
+    ``<data_dir>/metrics``, emptied first: counts restart with the service, as
+    Prometheus expects. Returns True when it set the directory just now."""
+    if os.environ.get(MULTIPROC_ENV):
+        Path(os.environ[MULTIPROC_ENV]).mkdir(parents=True, exist_ok=True)
+        return False
+    path = (settings.data_dir / "metrics").resolve()
+    prepare_multiprocess_dir(path)
+    os.environ[MULTIPROC_ENV] = str(path)
+    return True
 
 
 def _supervise(receiver_argv: list[str], worker_argv: list[str]) -> int:
@@ -113,8 +150,20 @@ def _supervise(receiver_argv: list[str], worker_argv: list[str]) -> int:
 
 
 def _run_gunicorn(settings: Settings, *, bind: str, workers: int) -> None:
+    def load() -> Any:
+        from csonboard_webhooks import create_app
+
+        return create_app(settings)
+
+    run_gunicorn(load, bind=bind, workers=workers)
+
+
+def run_gunicorn(load: Callable[[], Any], *, bind: str, workers: int) -> None:
+    """Serve the WSGI app ``load`` builds, with the options ``serve`` uses (the
+    ack-path benchmark serves its baseline with them too). ``load`` runs in each
+    gunicorn worker after the fork, so no connection is shared between processes."""
     try:
-        _Gunicorn(settings, bind=bind, workers=workers).run()
+        _Gunicorn(load, bind=bind, workers=workers).run()
     except HaltServer as exc:
         raise CsonboardError(f"the receiver could not start: {exc.reason}") from None
 
@@ -130,11 +179,10 @@ class _RootLogger(GunicornLogger):  # type: ignore[misc]
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    """Gunicorn driven from code. Each gunicorn worker builds its own app after
-    the fork, so no database connection is shared between processes."""
+    """Gunicorn driven from code."""
 
-    def __init__(self, settings: Settings, *, bind: str, workers: int) -> None:
-        self._settings = settings
+    def __init__(self, load: Callable[[], Any], *, bind: str, workers: int) -> None:
+        self._load = load
         self._options: dict[str, object] = {
             "bind": bind,
             "workers": workers,
@@ -154,6 +202,4 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from csonboard_webhooks import create_app
-
-        return create_app(self._settings)
+        return self._load()

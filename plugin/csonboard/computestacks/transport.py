@@ -35,6 +35,7 @@ from csonboard.errors import (
     ComputeStacksUnavailable,
     ComputeStacksValidationError,
 )
+from csonboard.metrics.instruments import timed_computestacks_call
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ class Transport:
         attempt = 1
         while True:
             try:
-                return self._send_once(method, path, params, body)
+                with timed_computestacks_call(method, path):
+                    return self._send_once(method, path, params, body)
             except ComputeStacksUnavailable as exc:
                 pause = self._retry.pause(attempt, exc.retry_after) if retry else None
                 if pause is None:

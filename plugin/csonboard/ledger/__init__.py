@@ -42,9 +42,17 @@ class Ledger:
         self.lifecycle = LifecycleStore(self)
 
     @classmethod
-    def open(cls, url: str, clock: Callable[[], datetime] = utcnow) -> Ledger:
-        """Open the ledger at ``url`` (no migration; see :meth:`upgrade`)."""
-        return cls(make_engine(url), clock)
+    def open(
+        cls,
+        url: str,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 5,
+    ) -> Ledger:
+        """Open the ledger at ``url`` (no migration; see :meth:`upgrade`).
+        The pool sizes apply to PostgreSQL; SQLite opens a connection per thread."""
+        return cls(make_engine(url, pool_size=pool_size, max_overflow=max_overflow), clock)
 
     def upgrade(self) -> list[str]:
         """Apply pending migrations (safe to race with other processes); returns

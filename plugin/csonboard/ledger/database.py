@@ -28,7 +28,7 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x63736F6E  # "cson"
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> Engine:
     """Create the engine for ``url``; SQLite files get their directory created.
 
     Raises ConfigError for a URL we cannot use (unknown scheme, missing driver).
@@ -41,7 +41,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         return _sqlite_engine(url, parsed.database)
     try:
         return create_engine(
-            url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2
+            url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
         )
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise ConfigError(

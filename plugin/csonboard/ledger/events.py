@@ -88,19 +88,31 @@ class EventStore:
         self._ledger = ledger
 
     def add(self, incoming: IncomingEvent) -> bool:
-        """Store a new event. Returns False (and changes nothing) if its id is known.
+        """Store a new event. Returns False (and changes nothing) if its id is known."""
+        return incoming.id in self.add_many([incoming])
+
+    def add_many(self, incoming: Sequence[IncomingEvent]) -> set[str]:
+        """Store new events in one transaction; returns the ids that were new.
 
         The primary key decides, so two receivers racing with the same event id
-        store it once: the loser's insert is ignored, not an error.
+        store it once: the loser's insert is ignored, not an error. Of the same
+        id given twice here, the first is the one stored.
         """
         now = self._ledger.now()
-        values = {
-            **{name: getattr(incoming, name) for name in IncomingEvent.__dataclass_fields__},
-            "received_at": now,
-            "status": "received",
-            "attempts": 0,
-            "updated_at": now,
-        }
+        rows: dict[str, dict[str, object]] = {}
+        for event in incoming:
+            rows.setdefault(
+                event.id,
+                {
+                    **{name: getattr(event, name) for name in IncomingEvent.__dataclass_fields__},
+                    "received_at": now,
+                    "status": "received",
+                    "attempts": 0,
+                    "updated_at": now,
+                },
+            )
+        if not rows:
+            return set()
         with self._ledger.write() as connection:
             insert = (
                 postgresql.insert(events)
@@ -109,9 +121,9 @@ class EventStore:
             )
             # rowcount is unreliable after ON CONFLICT on some drivers; RETURNING is not.
             inserted = connection.execute(
-                insert.values(values).on_conflict_do_nothing().returning(events.c.id)
-            ).first()
-            return inserted is not None
+                insert.values(list(rows.values())).on_conflict_do_nothing().returning(events.c.id)
+            )
+            return set(inserted.scalars())
 
     def get(self, event_id: str) -> EventRecord | None:
         with self._ledger.read() as connection:

@@ -45,6 +45,7 @@ ONBOARDING_STATUSES = (
     "stuck",
 )
 _DUE = ("pending", "waiting", "failed")
+IN_PROGRESS = ("pending", "running", "waiting", "failed")
 ABANDONED = "abandoned"  # an order status of ours: a replay placed a new one instead
 # Statuses in which nothing has been provisioned yet, so closing is safe.
 _CLOSABLE = ("pending", "awaiting_payment", "failed", "dead")
@@ -300,6 +301,19 @@ class OnboardingStore:
                 select(onboardings.c.status, func.count()).group_by(onboardings.c.status)
             )
             return dict(rows.all())
+
+    def oldest_in_progress(self) -> datetime | None:
+        """When the oldest onboarding csonboard is still working on was created
+        (one indexed aggregate; None when there is none). ``awaiting_payment``
+        waits on the buyer's bank, legitimately for days, so it is not counted;
+        ``dead`` and ``stuck`` are dead letters, counted elsewhere."""
+        with self._ledger.read() as connection:
+            oldest: datetime | None = connection.execute(
+                select(func.min(onboardings.c.created_at)).where(
+                    onboardings.c.status.in_(IN_PROGRESS)
+                )
+            ).scalar_one()
+            return oldest
 
     def due(self, limit: int = 500) -> list[str]:
         """Sessions a worker should pick up now, oldest first (for the sweep)."""

@@ -25,6 +25,7 @@ from csonboard.errors import (
     TransientError,
 )
 from csonboard.ledger import Ledger
+from csonboard.metrics.instruments import timed_step
 from csonboard.onboarding.run import Run, Services
 from csonboard.onboarding.steps import STEPS, Step
 from csonboard.queue import Doorbell, Kind
@@ -96,7 +97,8 @@ class Onboarder:
             self._lease_lost(run.session_id)
             return False
         try:
-            result = perform(run)
+            with timed_step(step):
+                result = perform(run)
         except LeaseLost:
             self._lease_lost(run.session_id)
         except StillWaiting as waiting:

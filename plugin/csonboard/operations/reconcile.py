@@ -27,13 +27,13 @@ from datetime import datetime
 from typing import Literal
 
 from csonboard.ledger import Ledger
+from csonboard.ledger.onboardings import IN_PROGRESS
 from csonboard.operations.ringing import ring_all
 from csonboard.queue import Doorbell
 from csonboard.stripe_api import SessionSummary, StripeGateway
 
 MISSING = "missing"
 ATTENTION = ("dead", "stuck", "awaiting_payment", "closed")
-IN_PROGRESS = ("pending", "running", "waiting", "failed")
 Verdict = Literal["attention", "in_progress"]
 
 

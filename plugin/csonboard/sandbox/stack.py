@@ -126,6 +126,7 @@ def stack_settings(
             "CSONBOARD_CS_ADMIN_USERNAME": admin[0],
             "CSONBOARD_CS_ADMIN_PASSWORD": admin[1],
             "CSONBOARD_PLANS": str(example_plans()),
+            "CSONBOARD_SECRET_KEY": secrets.token_urlsafe(32),  # the buyer's status page
             "CSONBOARD_WORKER_POLL_SECONDS": "0.2",
             "CSONBOARD_WORKER_BACKOFF_SECONDS": "0.5",
             "CSONBOARD_ONBOARDING_POLL_SECONDS": "0.3",

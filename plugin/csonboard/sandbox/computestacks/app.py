@@ -109,6 +109,7 @@ def _apply_faults_and_version() -> Response | None:
     if not request.path.startswith("/api"):
         return None
     faults = simulator().faults
+    faults.count_call()
     if faults.latency:
         time.sleep(faults.latency)
     fault = faults.take(request.method, request.path)

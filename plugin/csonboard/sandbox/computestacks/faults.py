@@ -87,6 +87,12 @@ class Faults:
         self._rules: list[Fault] = []
         self._held: dict[int, _Held] = {}
         self.latency = 0.0
+        self.api_calls = 0
+        """/api requests served so far (benchmarks read it from /state)."""
+
+    def count_call(self) -> None:
+        with self._lock:
+            self.api_calls += 1
 
     def add(self, fault: Fault) -> Fault:
         """Arm a rule; rules are tried in the order they were added."""

@@ -161,6 +161,7 @@ def state() -> Response:
             "resize_seconds": w.resize_seconds,
             "latency": simulator().faults.latency,
         }
+        snapshot["api_calls"] = simulator().faults.api_calls
         return jsonify(snapshot)
 
 

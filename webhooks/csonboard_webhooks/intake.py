@@ -1,0 +1,97 @@
+"""Group commit for incoming events: one transaction for every event that
+arrived while the previous one was being written.
+
+A durable write (a commit, an fsync) per webhook would make the ack path cost
+far more than verifying the signature. Instead each receiver process has one
+writer thread: request threads hand it their verified event and wait; it
+stores whatever has gathered in one transaction, answers all those requests,
+and then rings the queue with one message for the new ids. Under no load a
+group is one event and nothing waits for anything; under load, commits are
+shared. Only after the commit does a request answer 200.
+
+Ringing happens after the answer: if this process dies in between, the events
+are safe in the ledger and the worker's sweep rings for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future
+
+from csonboard.errors import CsonboardError, LedgerUnavailable, QueueUnavailable
+from csonboard.ledger import IncomingEvent, Ledger
+from csonboard.queue import Doorbell
+
+log = logging.getLogger(__name__)
+
+MAX_GROUP = 500
+
+
+class Intake:
+    """Stores events for the request threads of one process (see the module)."""
+
+    def __init__(self, ledger: Ledger, doorbell: Doorbell) -> None:
+        self._ledger = ledger
+        self._doorbell = doorbell
+        self._pending: list[tuple[IncomingEvent, Future[bool]]] = []
+        self._ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._started = threading.Lock()
+
+    def store(self, incoming: IncomingEvent, timeout: float = 20.0) -> bool:
+        """Store ``incoming`` durably; True if it is new, False for a duplicate.
+
+        Raises LedgerUnavailable if the ledger could not store it (or did not
+        answer within ``timeout``): the caller answers 503 and Stripe retries.
+        """
+        self._start()
+        done: Future[bool] = Future()
+        with self._ready:
+            self._pending.append((incoming, done))
+            self._ready.notify()
+        try:
+            return done.result(timeout)
+        except TimeoutError:
+            raise LedgerUnavailable(
+                f"the ledger did not store {incoming.id} within {timeout:g} s"
+            ) from None
+
+    def _start(self) -> None:
+        # Started on first use, in the process that serves requests: gunicorn
+        # forks its workers after the app is built, and threads do not survive a fork.
+        if self._thread is None:
+            with self._started:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._write, name="intake", daemon=True)
+                    self._thread.start()
+
+    def _write(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending:
+                    self._ready.wait()
+                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+            try:
+                new = self._ledger.events.add_many([event for event, _ in group])
+            except CsonboardError as exc:
+                for _, done in group:
+                    done.set_exception(exc)
+                continue
+            except Exception as exc:  # a bug: the requests must still get an answer
+                log.exception("could not store %d event(s)", len(group))
+                for _, done in group:
+                    done.set_exception(LedgerUnavailable(f"unexpected {exc.__class__.__name__}"))
+                continue
+            answered = set()
+            for event, done in group:
+                done.set_result(event.id in new and event.id not in answered)
+                answered.add(event.id)
+            self._ring(sorted(new))
+
+    def _ring(self, event_ids: list[str]) -> None:
+        try:
+            self._doorbell.ring_many("event", event_ids)
+        except QueueUnavailable as exc:
+            # The events are safe in the ledger; the worker's sweep will find them.
+            log.warning("stored %d event(s) but could not ring the queue: %s", len(event_ids), exc)
