@@ -85,6 +85,9 @@ events = Table(
     Column("lease_expires_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "status", "next_attempt_at"),
+    # `events list --status S` shows the newest first: without this it sorts
+    # every event in that status (migration 0003).
+    Index(None, "status", "received_at"),
     Index(None, "type"),
     Index(None, "object_id"),
     Index(None, "customer_id"),
