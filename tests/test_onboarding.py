@@ -288,7 +288,9 @@ def test_an_order_stuck_past_the_deadline_is_stuck_and_resumable(tmp_path: Path)
 
 
 def test_an_order_placed_but_not_acknowledged_is_found_not_placed_twice(shop: SandboxStack) -> None:
-    # ComputeStacks creates the order, then the answer is lost (a 502 from a proxy).
+    # ComputeStacks creates the order, then the answer is lost (a 502 from a
+    # proxy); the retry comes while the order is still pending, without a project.
+    shop.sandbox("computestacks", "orders", {"pending_seconds": 3, "processing_seconds": 0.2})
     shop.sandbox(
         "computestacks",
         "faults",

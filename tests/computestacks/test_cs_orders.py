@@ -207,6 +207,23 @@ def test_12_15_orders_go_pending_processing_completed_with_a_project(
     assert [p.id for p in customer.client.list_projects()] == [project_id]
 
 
+def test_12_15_a_pending_order_already_names_the_project_it_asked_for(
+    sim: Sim, customer: Customer
+) -> None:
+    # order_data echoes the request (reference §7.2): how a retry after a lost
+    # answer recognises its own order before any project exists.
+    sim.control("POST", "orders", {"outcome": "stuck"})
+    placed = place_wordpress(customer.client, "blog")
+
+    order = customer.client.get_order(placed.id)
+
+    assert (order.status, order.project_id, order.project_name) == (
+        OrderStatus.PENDING,
+        None,
+        "blog",
+    )
+
+
 def test_12_15_orders_can_be_made_to_fail(sim: Sim, customer: Customer, clock: FakeClock) -> None:
     sim.control("POST", "orders", {"outcome": "fail"})
     placed = place_wordpress(customer.client)

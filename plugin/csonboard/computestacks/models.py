@@ -274,7 +274,9 @@ class PlacedOrder:
 @dataclass(frozen=True)
 class Order:
     """An order as read back. ``project_id`` is set once the order completed
-    (from ``project`` in the user API, ``deployment`` in the admin API);
+    (from ``project`` in the user API, ``deployment`` in the admin API).
+    ``project_name`` is the project's name, or before the project exists the
+    name the order asked for (``order_data``; the list views carry neither).
     ``location_id`` and ``user_id`` are None where the endpoint omits them."""
 
     id: str

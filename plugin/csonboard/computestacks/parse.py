@@ -294,12 +294,17 @@ def parse_order(f: Fields) -> Order:
     project = f.opt_obj("project") or f.opt_obj("deployment")
     location = f.opt_obj("location")
     user = f.opt_obj("user")
+    # Until the project exists, the name asked for is only in the order's echo
+    # of itself (``order_data.project``, reference §7.2); the list view has neither.
+    data = f.opt_obj("order_data")
+    asked = data.opt_obj("project") if data else None
+    name = project.opt_text("name") if project else None
     return Order(
         id=f.text("id"),
         status=OrderStatus(status),
         created_at=f.timestamp("created_at"),
         project_id=project.integer("id") if project else None,
-        project_name=project.opt_text("name") if project else None,
+        project_name=name or (asked.opt_text("name") if asked else None),
         location_id=location.integer("id") if location else None,
         user_id=user.integer("id") if user else None,
     )
