@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 
+from csonboard.ledger import leases
 from csonboard.ledger.schema import events
 
 if TYPE_CHECKING:
@@ -188,23 +189,17 @@ class EventStore:
         claim counts as an attempt, so an event that kills its worker every time
         still runs out of attempts.
         """
-        now = self._ledger.now()
         with self._ledger.write() as connection:
-            row = (
-                connection.execute(
-                    update(events)
-                    .where(events.c.id == event_id, _due(now))
-                    .values(
-                        status="processing",
-                        lease_owner=owner,
-                        lease_expires_at=now + timedelta(seconds=lease_seconds),
-                        attempts=events.c.attempts + 1,
-                        updated_at=now,
-                    )
-                    .returning(*_RECORD_COLUMNS)
-                )
-                .mappings()
-                .first()
+            row = leases.claim(
+                connection,
+                events.c.id == event_id,
+                events,
+                owner=owner,
+                now=self._ledger.now(),
+                lease_seconds=lease_seconds,
+                waiting=("received", "failed"),
+                running="processing",
+                attempts=events.c.attempts + 1,
             )
             return _record(row) if row else None
 
@@ -276,9 +271,4 @@ class EventStore:
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
-    waiting = and_(
-        events.c.status.in_(("received", "failed")),
-        or_(events.c.next_attempt_at.is_(None), events.c.next_attempt_at <= now),
-    )
-    abandoned = and_(events.c.status == "processing", events.c.lease_expires_at < now)
-    return or_(waiting, abandoned)
+    return leases.due(events, now, ("received", "failed"), "processing")

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
+from csonboard.ledger import leases
 from csonboard.ledger.schema import onboarding_steps, onboardings, orders
 
 if TYPE_CHECKING:
@@ -332,22 +333,16 @@ class OnboardingStore:
     def claim(self, session_id: str, owner: str, lease_seconds: float) -> Onboarding | None:
         """Take the lease if the onboarding is due; None otherwise. Exactly one
         of any number of racing workers, replays and status pages wins."""
-        now = self._ledger.now()
         with self._ledger.write() as connection:
-            row = (
-                connection.execute(
-                    update(onboardings)
-                    .where(onboardings.c.session_id == session_id, _due(now))
-                    .values(
-                        status="running",
-                        lease_owner=owner,
-                        lease_expires_at=now + timedelta(seconds=lease_seconds),
-                        updated_at=now,
-                    )
-                    .returning(*onboardings.c)
-                )
-                .mappings()
-                .first()
+            row = leases.claim(
+                connection,
+                onboardings.c.session_id == session_id,
+                onboardings,
+                owner=owner,
+                now=self._ledger.now(),
+                lease_seconds=lease_seconds,
+                waiting=_DUE,
+                running="running",
             )
             return _onboarding(row) if row else None
 
@@ -567,9 +562,4 @@ def _changed(connection: Connection, statement: Any) -> bool:
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
-    waiting = and_(
-        onboardings.c.status.in_(_DUE),
-        or_(onboardings.c.next_attempt_at.is_(None), onboardings.c.next_attempt_at <= now),
-    )
-    abandoned = and_(onboardings.c.status == "running", onboardings.c.lease_expires_at < now)
-    return or_(waiting, abandoned)
+    return leases.due(onboardings, now, _DUE, "running")
