@@ -224,3 +224,28 @@ def test_bad_arguments_exit_2(stack: Stack, args: list[str], problem: str) -> No
 
     assert result.exit_code == 2
     assert problem in result.stderr
+
+
+def test_a_customer_lifecycle_that_ran_out_of_tries_is_retried_by_type_account(
+    stack: Stack,
+) -> None:
+    clock = Clock()
+    ledger = stack.ledger(clock)
+    ledger.lifecycle.note_event("sub_broken", "cus_broken", clock.now)
+    assert ledger.lifecycle.claim("cus_broken", "w", 60)
+    ledger.lifecycle.release(
+        "cus_broken", "w", status="dead", error="Stripe retrieve subscription: HTTP 500"
+    )
+    add_onboarding(ledger, clock, "cs_dead", "dead", minutes=5)
+
+    listing = run(stack.env, "retry", "--dead", "--type", "account", "--dry-run")
+    result = run(stack.env, "retry", "--dead", "--type", "account", "--yes")
+
+    assert "cus_broken" in listing.stdout and "HTTP 500" in listing.stdout
+    assert "cs_dead" not in listing.stdout
+    assert result.exit_code == 0, result.output
+    assert "re-queued 1 customer lifecycle(s)" in result.stdout
+    account = ledger.lifecycle.account("cus_broken")
+    assert account is not None
+    assert (account.status, account.attempts, account.last_error) == ("pending", 0, None)
+    assert ledger.onboardings.get("cs_dead").status == "dead"  # type: ignore[union-attr]

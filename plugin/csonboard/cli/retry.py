@@ -18,7 +18,14 @@ from csonboard.cli.context import Context, pass_context
 from csonboard.cli.output import WHEN, echo_table, short_time
 from csonboard.errors import CsonboardError
 from csonboard.ledger import Ledger
-from csonboard.operations.retry import ONBOARDING, Selector, WorkItem, find_retryable, retry_work
+from csonboard.operations.retry import (
+    ACCOUNT,
+    ONBOARDING,
+    Selector,
+    WorkItem,
+    find_retryable,
+    retry_work,
+)
 from csonboard.queue import open_doorbell
 
 CONFIRM_ABOVE = 10
@@ -34,7 +41,7 @@ _SHOWN = 20
     "--type",
     "types",
     multiple=True,
-    help="An event type, or `onboarding`; repeat for several. Default: all work.",
+    help="An event type, `onboarding` or `account`; repeat for several. Default: all work.",
 )
 @click.option("--since", type=WHEN, help="Received/created at or after: 2h, 7d or an ISO time.")
 @click.option("--until", type=WHEN, help="Received/created before: 30m or an ISO time.")
@@ -121,6 +128,8 @@ def _count(items: Sequence[WorkItem]) -> str:
     parts = [f"{kinds['event']} event(s)"] if kinds["event"] else []
     if kinds[ONBOARDING]:
         parts.append(f"{kinds[ONBOARDING]} onboarding(s)")
+    if kinds[ACCOUNT]:
+        parts.append(f"{kinds[ACCOUNT]} customer lifecycle(s)")
     return " and ".join(parts)
 
 

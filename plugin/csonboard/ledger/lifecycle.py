@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -227,6 +227,50 @@ class LifecycleStore:
         with self._ledger.read() as connection:
             return [_action(row) for row in connection.execute(query).mappings()]
 
+    def find(
+        self,
+        *,
+        statuses: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Account]:
+        """Accounts matching every given filter, most recently changed first."""
+        query = select(accounts)
+        if statuses:
+            query = query.where(accounts.c.status.in_(statuses))
+        if since:
+            query = query.where(accounts.c.updated_at >= since)
+        if until:
+            query = query.where(accounts.c.updated_at < until)
+        query = query.order_by(accounts.c.updated_at.desc(), accounts.c.customer_id).limit(limit)
+        with self._ledger.read() as connection:
+            return [_account(row) for row in connection.execute(query).mappings()]
+
+    def requeue(self, customer_ids: Sequence[str], *, statuses: Sequence[str] = ()) -> list[str]:
+        """Make accounts due now with fresh attempts, unless a worker holds them;
+        with ``statuses``, only those still in one of them. Returns the ids requeued."""
+        now = self._ledger.now()
+        query = update(accounts).where(
+            accounts.c.customer_id.in_(customer_ids),
+            (accounts.c.status != "running") | (accounts.c.lease_expires_at < now),
+        )
+        if statuses:
+            query = query.where(accounts.c.status.in_(statuses))
+        with self._ledger.write() as connection:
+            rows = connection.execute(
+                query.values(
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=None,
+                    last_error=None,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                ).returning(accounts.c.customer_id)
+            )
+            return list(rows.scalars())
+
     def counts(self) -> dict[str, int]:
         with self._ledger.read() as connection:
             rows = connection.execute(
@@ -423,17 +467,6 @@ class LifecycleStore:
                 .returning(accounts.c.customer_id)
             ).first()
             return changed is not None
-
-    def forget_scheduled(self, customer_id: str) -> None:
-        """Drop every scheduled action of a customer (used when nothing of theirs
-        is followed any more)."""
-        with self._ledger.write() as connection:
-            connection.execute(
-                delete(lifecycle_actions).where(
-                    lifecycle_actions.c.customer_id == customer_id,
-                    lifecycle_actions.c.status == "scheduled",
-                )
-            )
 
     def _held(self, connection: Connection, customer_id: str, owner: str, now: datetime) -> bool:
         row = connection.execute(

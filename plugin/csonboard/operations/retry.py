@@ -29,7 +29,9 @@ from csonboard.queue import Doorbell, Kind
 
 Selector = Literal["failed", "dead", "stuck"]
 ONBOARDING: Kind = "onboarding"
-"""The --type value that selects onboardings; any other value is an event type."""
+ACCOUNT: Kind = "account"
+"""The --type values that select onboardings and customers' lifecycle work;
+any other value is an event type."""
 
 # Which ledger statuses each selector means, per kind of work. Events have no
 # "stuck": an event whose worker died is picked up again by the sweep.
@@ -39,6 +41,7 @@ _ONBOARDING_STATUSES: dict[Selector, tuple[str, ...]] = {
     "dead": ("dead",),
     "stuck": ("stuck",),
 }
+_ACCOUNT_STATUSES: dict[Selector, tuple[str, ...]] = {"failed": ("failed",), "dead": ("dead",)}
 _BATCH = 50
 
 
@@ -78,9 +81,10 @@ def find_retryable(
     contains ``"onboarding"``; empty means both kinds, every type.
     """
     chosen = set(selectors)
-    event_types = [t for t in types if t != ONBOARDING]
+    event_types = [t for t in types if t not in (ONBOARDING, ACCOUNT)]
     want_events = not types or bool(event_types)
     want_onboardings = not types or ONBOARDING in types
+    want_accounts = not types or ACCOUNT in types
     cap = limit if limit is not None else 10**9
     items: list[WorkItem] = []
     event_statuses = [s for sel in chosen for s in _EVENT_STATUSES.get(sel, ())]
@@ -103,6 +107,14 @@ def find_retryable(
                     o.created_at,
                     o.last_error or o.note,
                 )
+            )
+    account_statuses = [s for sel in chosen for s in _ACCOUNT_STATUSES.get(sel, ())]
+    if want_accounts and account_statuses:
+        for a in ledger.lifecycle.find(
+            statuses=account_statuses, since=since, until=until, limit=cap
+        ):
+            items.append(
+                WorkItem(ACCOUNT, a.customer_id, a.status, "lifecycle", a.updated_at, a.last_error)
             )
     items.sort(key=lambda item: item.when, reverse=True)
     return items[:cap]
@@ -143,6 +155,8 @@ def _requeue(ledger: Ledger, batch: Sequence[WorkItem]) -> list[tuple[Kind, str]
     for (kind, status), idents in by_status.items():
         if kind == "event":
             requeued = ledger.events.requeue(idents, statuses=(status,))
+        elif kind == ACCOUNT:
+            requeued = ledger.lifecycle.requeue(idents, statuses=(status,))
         else:
             requeued = ledger.onboardings.requeue(
                 idents, statuses=(status,), note=f"retried by an operator (was {status})"
