@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -25,6 +27,13 @@ from sqlalchemy.pool import NullPool
 from csonboard.ledger import Ledger
 from csonboard.queue import Doorbell, open_doorbell
 from csonboard.settings import Settings, load_settings
+
+# The tests share this machine's cores with the servers and processes they
+# start; a slow moment must not fail a property test (it checks behaviour, not speed).
+hypothesis_settings.register_profile(
+    "csonboard", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("csonboard")
 
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

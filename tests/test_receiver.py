@@ -222,7 +222,7 @@ def test_unknown_routes_and_methods_answer_json(endpoint: Endpoint) -> None:
 @settings(
     max_examples=150,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     body=st.binary(max_size=2048),
@@ -258,7 +258,7 @@ json_values = st.recursive(
 @settings(
     max_examples=150,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     fields=st.dictionaries(
