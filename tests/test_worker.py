@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from conftest import WEBHOOK_SECRET, Stack
+from conftest import WEBHOOK_SECRET, Stack, make_settings
 from csonboard.errors import ComputeStacksUnavailable, OnboardingRefused
 from csonboard.ledger import EventRecord, Ledger
+from csonboard.queue import open_doorbell
 from csonboard.retry import backoff_seconds
 from csonboard.worker import EventHandler, Outcome, Worker
 from csonboard_webhooks import create_app
@@ -186,3 +188,22 @@ def test_a_server_retry_hint_beats_a_shorter_backoff() -> None:
     assert backoff_seconds(1, base=2, cap=60, rng=lambda: 0.0) == 1
     assert backoff_seconds(10, base=2, cap=60, rng=lambda: 1.0) == 60
     assert backoff_seconds(1, base=2, cap=60, rng=lambda: 1.0, at_least=45) == 45
+
+
+def test_closing_a_redis_doorbell_hangs_up_every_connection(
+    redis_server: str, tmp_path: Path
+) -> None:
+    import redis
+
+    settings = make_settings(tmp_path, CSONBOARD_QUEUE_URL=redis_server)
+    name = f"csonboard:{settings.queue_name}"
+    doorbell = open_doorbell(settings)
+    doorbell.ring("event", "evt_1")
+    assert doorbell.depth() == 1
+    doorbell.huey.flush()
+    with redis.Redis.from_url(redis_server) as admin:
+        assert [c for c in admin.client_list() if c["name"] == name], "connections are named"
+
+        doorbell.close()
+
+        assert [c for c in admin.client_list() if c["name"] == name] == []

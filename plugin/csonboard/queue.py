@@ -109,7 +109,9 @@ class Doorbell:
         storage = self.huey.storage
         storage.close()
         if isinstance(storage, RedisStorage):
-            storage.conn.close()  # Huey leaves its Redis client's pool open
+            # Huey's Redis client was handed its pool, so closing the client
+            # leaves the pool's sockets open: disconnect the pool itself.
+            storage.pool.disconnect()
 
 
 def open_doorbell(settings: Settings, handler: Handler | None = None) -> Doorbell:
@@ -117,12 +119,14 @@ def open_doorbell(settings: Settings, handler: Handler | None = None) -> Doorbel
     url = settings.queue_url
     if url.startswith(("redis://", "rediss://", "unix://")):
         try:
-            import redis  # noqa: F401  (only to give a clear message when missing)
+            from redis import ConnectionPool
         except ModuleNotFoundError:
             raise ConfigError(
                 "queue_url", "redis is not installed; install csonboard[scale]"
             ) from None
-        huey = RedisHuey(settings.queue_name, url=url, results=False, utc=True)
+        # Every connection carries a name, so `CLIENT LIST` tells csonboard's apart.
+        pool = ConnectionPool.from_url(url, client_name=f"csonboard:{settings.queue_name}")
+        huey = RedisHuey(settings.queue_name, connection_pool=pool, results=False, utc=True)
     else:
         path = Path(url.removeprefix("sqlite:///")) if url else settings.data_dir / "queue.db"
         path.parent.mkdir(parents=True, exist_ok=True)
