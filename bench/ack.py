@@ -3,8 +3,8 @@ the signature, under the same gunicorn settings, in the same run.
 
     python bench/ack.py [--duration 15] [--connections 16] [--backends sqlite,postgres]
 
-Each target is a gunicorn server (``serve --no-worker``'s options: 2 workers of
-4 threads) loaded by wrk (Debian package ``wrk``) with distinct, correctly
+Each target is a gunicorn server (``serve --no-worker``'s default options: 2 workers of
+16 threads) loaded by wrk (Debian package ``wrk``) with distinct, correctly
 signed ``checkout.session.completed`` events, so every request is a new event
 that is verified, stored and rung. The baseline is a Flask endpoint that only
 verifies the signature with the stripe library and answers 200. Reported:
@@ -117,6 +117,7 @@ def serve_bare(port: int) -> None:
     from flask import Flask, request
 
     from csonboard.cli.serve import run_gunicorn
+    from csonboard.settings import ReceiverSettings
 
     def load() -> Flask:
         app = Flask("bare")
@@ -135,7 +136,8 @@ def serve_bare(port: int) -> None:
 
         return app
 
-    run_gunicorn(load, bind=f"127.0.0.1:{port}", workers=2)
+    defaults = ReceiverSettings()
+    run_gunicorn(load, bind=f"127.0.0.1:{port}", workers=defaults.workers, threads=defaults.threads)
 
 
 def measure(

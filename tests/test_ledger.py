@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -112,6 +114,26 @@ def test_one_event_racing_into_several_processes_is_stored_once(stack: Stack) ->
 
     assert answers == ["duplicate"] * 5 + ["stored"]
     assert stack.ledger().events.counts() == {"received": 1}
+
+
+def test_a_writer_waits_for_another_process_s_write_lock_then_stores(tmp_path: Path) -> None:
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.upgrade()
+    other = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+    stored: list[set[str]] = []
+    writer = threading.Thread(target=lambda: stored.append(ledger.events.add_many([incoming()])))
+    writer.start()
+    writer.join(0.3)
+    assert writer.is_alive() and not stored, "the writer waits for the lock rather than failing"
+
+    other.execute("COMMIT")
+    writer.join(5)
+
+    assert stored == [{"evt_1"}]
+    assert ledger.events.counts() == {"received": 1}
+    other.close()
+    ledger.close()
 
 
 def test_the_body_is_kept_byte_for_byte(stack: Stack) -> None:

@@ -76,6 +76,7 @@ def test_test_or_live_mode_follows_the_key_unless_set(
     [
         ("", {"CSONBOARD_RECEIVER_PORT": "eighty"}, "receiver.port (CSONBOARD_RECEIVER_PORT): "),
         ("[receiver]\nmax_body_bytes = -1\n", {}, "receiver.max_body_bytes"),
+        ("", {"CSONBOARD_RECEIVER_THREADS": "0"}, "receiver.threads (CSONBOARD_RECEIVER_THREADS)"),
         ("[recever]\nport = 1\n", {}, "recever: unknown setting"),
         ("[stripe]\napi_key = 'sk_test_x'\n", {}, "stripe.api_key: is a secret"),
         ("", {"CSONBOARD_DATABSE_URL": "x"}, "CSONBOARD_DATABSE_URL: unknown environment variable"),

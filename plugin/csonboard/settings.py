@@ -64,6 +64,7 @@ class ReceiverSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=2, ge=1, le=64)
+    threads: int = Field(default=16, ge=1, le=256)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
 
 

@@ -4,13 +4,14 @@ arrived while the previous one was being written.
 A durable write (a commit, an fsync) per webhook would make the ack path cost
 far more than verifying the signature. Instead each receiver process has one
 writer thread: request threads hand it their verified event and wait; it
-stores whatever has gathered in one transaction, answers all those requests,
-and then rings the queue with one message for the new ids. Under no load a
-group is one event and nothing waits for anything; under load, commits are
-shared. Only after the commit does a request answer 200.
+stores whatever has gathered (up to MAX_GROUP) in one transaction and answers all those
+requests. Under no load a group is one event and nothing waits for anything;
+under load, commits are shared. Only after the commit does a request answer 200.
 
-Ringing happens after the answer: if this process dies in between, the events
-are safe in the ledger and the worker's sweep rings for them.
+A second thread rings the queue for the new ids, one message for everything
+stored since its last ring (up to MAX_GROUP ids), so the writer never waits for the queue. If this
+process dies before ringing, the events are safe in the ledger and the
+worker's sweep rings for them.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ class Intake:
         self._doorbell = doorbell
         self._pending: list[tuple[IncomingEvent, Future[bool]]] = []
         self._ready = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._started = threading.Lock()
+        self._to_ring: list[str] = []
+        self._ring_ready = threading.Condition()
+        self._started = False
+        self._starting = threading.Lock()
 
     def store(self, incoming: IncomingEvent, timeout: float = 20.0) -> bool:
         """Store ``incoming`` durably; True if it is new, False for a duplicate.
@@ -60,11 +63,12 @@ class Intake:
     def _start(self) -> None:
         # Started on first use, in the process that serves requests: gunicorn
         # forks its workers after the app is built, and threads do not survive a fork.
-        if self._thread is None:
-            with self._started:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._write, name="intake", daemon=True)
-                    self._thread.start()
+        if not self._started:
+            with self._starting:
+                if not self._started:
+                    for target, name in ((self._write, "intake"), (self._ring, "intake-ring")):
+                        threading.Thread(target=target, name=name, daemon=True).start()
+                    self._started = True
 
     def _write(self) -> None:
         while True:
@@ -87,11 +91,23 @@ class Intake:
             for event, done in group:
                 done.set_result(event.id in new and event.id not in answered)
                 answered.add(event.id)
-            self._ring(sorted(new))
+            if new:
+                with self._ring_ready:
+                    self._to_ring.extend(sorted(new))
+                    self._ring_ready.notify()
 
-    def _ring(self, event_ids: list[str]) -> None:
-        try:
-            self._doorbell.ring_many("event", event_ids)
-        except QueueUnavailable as exc:
-            # The events are safe in the ledger; the worker's sweep will find them.
-            log.warning("stored %d event(s) but could not ring the queue: %s", len(event_ids), exc)
+    def _ring(self) -> None:
+        while True:
+            with self._ring_ready:
+                while not self._to_ring:
+                    self._ring_ready.wait()
+                event_ids, self._to_ring = self._to_ring[:MAX_GROUP], self._to_ring[MAX_GROUP:]
+            try:
+                self._doorbell.ring_many("event", event_ids)
+            except QueueUnavailable as exc:
+                # The events are safe in the ledger; the worker's sweep will find them.
+                log.warning(
+                    "stored %d event(s) but could not ring the queue: %s", len(event_ids), exc
+                )
+            except Exception:  # a bug: keep ringing for later events; the sweep covers these
+                log.exception("could not ring the queue for %d event(s)", len(event_ids))

@@ -35,7 +35,7 @@ from csonboard.errors import CsonboardError
 from csonboard.ledger import Ledger
 from csonboard.metrics.collector import MULTIPROC_ENV, prepare_multiprocess_dir
 from csonboard.runtime import computestacks_admin, migrate_when_ready
-from csonboard.settings import Settings
+from csonboard.settings import ReceiverSettings, Settings
 from csonboard.stripe_api import StripeGateway
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def command(
             # prometheus_client picks its storage when first imported, which
             # this process has done already: start again with the directory set.
             os.execv(receiver_argv[0], receiver_argv)  # noqa: S606 -- our own command
-        _run_gunicorn(settings, bind=f"{receiver.host}:{receiver.port}", workers=receiver.workers)
+        _run_gunicorn(settings, bind=f"{receiver.host}:{receiver.port}", receiver=receiver)
         return
     code = _supervise(
         receiver_argv=receiver_argv,
@@ -149,21 +149,21 @@ def _supervise(receiver_argv: list[str], worker_argv: list[str]) -> int:
     return 0 if stopping else (receiver.returncode or 0)
 
 
-def _run_gunicorn(settings: Settings, *, bind: str, workers: int) -> None:
+def _run_gunicorn(settings: Settings, *, bind: str, receiver: ReceiverSettings) -> None:
     def load() -> Any:
         from csonboard_webhooks import create_app
 
         return create_app(settings)
 
-    run_gunicorn(load, bind=bind, workers=workers)
+    run_gunicorn(load, bind=bind, workers=receiver.workers, threads=receiver.threads)
 
 
-def run_gunicorn(load: Callable[[], Any], *, bind: str, workers: int) -> None:
+def run_gunicorn(load: Callable[[], Any], *, bind: str, workers: int, threads: int) -> None:
     """Serve the WSGI app ``load`` builds, with the options ``serve`` uses (the
     ack-path benchmark serves its baseline with them too). ``load`` runs in each
     gunicorn worker after the fork, so no connection is shared between processes."""
     try:
-        _Gunicorn(load, bind=bind, workers=workers).run()
+        _Gunicorn(load, bind=bind, workers=workers, threads=threads).run()
     except HaltServer as exc:
         raise CsonboardError(f"the receiver could not start: {exc.reason}") from None
 
@@ -181,13 +181,13 @@ class _RootLogger(GunicornLogger):  # type: ignore[misc]
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     """Gunicorn driven from code."""
 
-    def __init__(self, load: Callable[[], Any], *, bind: str, workers: int) -> None:
+    def __init__(self, load: Callable[[], Any], *, bind: str, workers: int, threads: int) -> None:
         self._load = load
         self._options: dict[str, object] = {
             "bind": bind,
             "workers": workers,
             "worker_class": "gthread",
-            "threads": 4,
+            "threads": threads,
             "timeout": 30,
             "graceful_timeout": 10,
             "logger_class": _RootLogger,

@@ -10,6 +10,9 @@ deferred ``BEGIN`` with ``execution_options(read_only=True)``.
 
 from __future__ import annotations
 
+import random
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from csonboard.errors import ConfigError, LedgerUnavailable
 
+# Seconds a writer waits for SQLite's write lock before giving up.
+_BUSY_TIMEOUT = 30
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # An arbitrary constant: the PostgreSQL advisory lock that serialises migrations.
 _MIGRATION_LOCK = 0x63736F6E  # "cson"
@@ -52,7 +57,7 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> Engin
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT})
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -61,16 +66,47 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
         read_only = connection.get_execution_options().get("read_only", False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if read_only:
+            connection.exec_driver_sql("BEGIN")
+        else:
+            _begin_immediate(connection)
 
     return engine
+
+
+def _begin_immediate(connection: Connection) -> None:
+    """Take SQLite's write lock, trying again every millisecond or so for up
+    to the busy timeout.
+
+    SQLite's own busy handler backs off to sleeps of up to 100 ms, so a writer
+    that loses the lock to another process often sleeps long after it was
+    freed; with two receiver processes that put hundreds of milliseconds on
+    the ack path's p99. Raises (as SQLAlchemy's OperationalError, "database is
+    locked") when the lock stays taken for the whole timeout.
+    """
+    raw = connection.connection.dbapi_connection
+    assert raw is not None  # a connection that is beginning is checked out
+    deadline = time.monotonic() + _BUSY_TIMEOUT
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    break  # not contention: let the statement below report it
+            time.sleep(random.uniform(0.0005, 0.0015))
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # raises as SQLAlchemy's error
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT * 1000}")
 
 
 def _alembic_config(connection: Connection) -> Config:

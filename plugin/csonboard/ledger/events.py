@@ -120,9 +120,10 @@ class EventStore:
                 if connection.dialect.name == "postgresql"
                 else sqlite.insert(events)
             )
-            # rowcount is unreliable after ON CONFLICT on some drivers; RETURNING is not.
+            # rowcount is unreliable after ON CONFLICT on some drivers; RETURNING is
+            # not. Rows as parameters (not .values()) keep the statement cached.
             inserted = connection.execute(
-                insert.values(list(rows.values())).on_conflict_do_nothing().returning(events.c.id)
+                insert.on_conflict_do_nothing().returning(events.c.id), list(rows.values())
             )
             return set(inserted.scalars())
 
