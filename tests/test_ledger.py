@@ -15,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from conftest import Stack
+from csonboard.errors import LedgerUnavailable
 from csonboard.ledger import IncomingEvent, Ledger
 from csonboard.ledger.schema import metadata
 
@@ -136,6 +137,55 @@ def test_a_writer_waits_for_another_process_s_write_lock_then_stores(tmp_path: P
     ledger.close()
 
 
+def test_receivers_storing_overlapping_groups_in_any_order_do_not_deadlock(
+    stack: Stack,
+) -> None:
+    # Two receiver processes' groups hold the same events in opposite orders
+    # (PostgreSQL would deadlock on row locks taken in different orders).
+    first, second = stack.ledger(), stack.ledger()
+    group = [incoming(f"evt_{n:05d}") for n in range(2000)]
+    stored: dict[str, set[str] | Exception] = {}
+
+    def store(name: str, ledger: Ledger, events: list[IncomingEvent]) -> None:
+        try:
+            stored[name] = ledger.events.add_many(events)
+        except Exception as exc:  # noqa: BLE001 -- reported by the assertion
+            stored[name] = exc
+
+    threads = [
+        threading.Thread(target=store, args=("forward", first, group)),
+        threading.Thread(target=store, args=("backward", second, group[::-1])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    new = [ids for ids in stored.values() if isinstance(ids, set)]
+    assert len(new) == 2, stored
+    assert new[0] | new[1] == {event.id for event in group}
+    assert not new[0] & new[1]
+    assert first.events.counts() == {"received": 2000}
+
+
+def test_a_corrupt_sqlite_ledger_is_reported_as_unavailable_on_write_and_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.db"
+    ledger = Ledger.open(f"sqlite:///{path}")
+    ledger.upgrade()
+    ledger.close()
+    with path.open("r+b") as file:
+        file.write(b"this is not SQLite" * 8)  # the header, destroyed
+    broken = Ledger.open(f"sqlite:///{path}")
+
+    with pytest.raises(LedgerUnavailable, match="file is not a database"):
+        broken.events.add(incoming())
+    with pytest.raises(LedgerUnavailable, match="file is not a database"):
+        broken.events.get("evt_1")
+    broken.close()
+
+
 def test_the_body_is_kept_byte_for_byte(stack: Stack) -> None:
     ledger = stack.ledger()
     body = '{"name": "Zoë 🚀",\r\n  "x":\t1 }'.encode()
@@ -242,7 +292,6 @@ def test_naive_times_are_refused_rather_than_guessed(tmp_path: object) -> None:
 
 
 def test_a_daemon_waits_for_an_unreachable_ledger_then_gives_up() -> None:
-    from csonboard.errors import LedgerUnavailable
     from csonboard.runtime import migrate_when_ready
 
     unreachable = Ledger.open("postgresql+psycopg://nobody@127.0.0.1:9/none")

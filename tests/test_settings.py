@@ -82,6 +82,7 @@ def test_test_or_live_mode_follows_the_key_unless_set(
         ("", {"CSONBOARD_DATABSE_URL": "x"}, "CSONBOARD_DATABSE_URL: unknown environment variable"),
         ("", {"CSONBOARD_DATABASE_URL": "mysql://x"}, "database_url (CSONBOARD_DATABASE_URL)"),
         ("", {"CSONBOARD_QUEUE_URL": "amqp://x"}, "queue_url"),
+        ("queue_name = 'my queue'\n", {}, "queue_name (CSONBOARD_QUEUE_NAME): must be 1 to 64"),
         ("stripe = 5\n", {}, "stripe: must be a table"),
         ("not toml [", {}, "is not valid TOML"),
         (

@@ -189,6 +189,17 @@ class Settings(_Section):
             raise ValueError("must be empty (SQLite in data_dir), sqlite:///PATH or redis://...")
         return value
 
+    @field_validator("queue_name")
+    @classmethod
+    def _check_queue_name(cls, value: str) -> str:
+        # It names the queue's Redis keys and connections, and Redis refuses
+        # connection names with spaces or other characters.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value):
+            raise ValueError(
+                "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
+        return value
+
     # -- derived values -------------------------------------------------------------
 
     def open_ledger(self) -> Ledger:
@@ -378,7 +389,7 @@ def _config_error(exc: ValidationError, values: Mapping[str, Any]) -> ConfigErro
     first = exc.errors()[0]
     key = ".".join(str(part) for part in first["loc"] if not isinstance(part, int))
     model_key = key if key in values else key.split(".")[0]
-    problem = first["msg"]
+    problem = first["msg"].removeprefix("Value error, ")  # our validators' own words
     if model_key in values:
         model, name = _all_keys().get(model_key, (Settings, ""))
         shown = "<hidden>" if name and _is_secret(model, name) else repr(values[model_key])

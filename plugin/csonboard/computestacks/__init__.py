@@ -1,4 +1,4 @@
-"""Typed client for the ComputeStacks controller API (reference/computestacks-api.md).
+"""Typed client for the ComputeStacks controller API (as its source defines it).
 
 Never imports Flask. Takes an injected ``requests.Session``; returns the frozen
 dataclasses of :mod:`.models`; raises only the ComputeStacks errors of

@@ -12,7 +12,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    DatabaseError,
+    InterfaceError,
+    InternalError,
+    OperationalError,
+    ProgrammingError,
+)
 
 from csonboard.errors import LedgerUnavailable
 from csonboard.ledger.database import make_engine, pending_migrations, upgrade
@@ -92,7 +98,12 @@ class Ledger:
     def _wrap_outages(self) -> Iterator[None]:
         try:
             yield
-        except (OperationalError, InterfaceError, ProgrammingError) as exc:
+        except (DatabaseError, InterfaceError) as exc:
+            # A plain DatabaseError is SQLite's "file is not a database" (corrupt);
+            # its other subclasses (integrity, data) are bugs and stay as they are.
+            outage = (OperationalError, InterfaceError, InternalError, ProgrammingError)
+            if not isinstance(exc, outage) and type(exc) is not DatabaseError:
+                raise
             # The driver's message names the host or file, never the password.
             reason = (str(exc.orig) if exc.orig is not None else str(exc)).strip()
             if "no such table" in reason or "does not exist" in reason:

@@ -10,6 +10,7 @@ deferred ``BEGIN`` with ``execution_options(read_only=True)``.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sqlite3
 import time
@@ -88,25 +89,36 @@ def _begin_immediate(connection: Connection) -> None:
     SQLite's own busy handler backs off to sleeps of up to 100 ms, so a writer
     that loses the lock to another process often sleeps long after it was
     freed; with two receiver processes that put hundreds of milliseconds on
-    the ack path's p99. Raises (as SQLAlchemy's OperationalError, "database is
-    locked") when the lock stays taken for the whole timeout.
+    the ack path's p99. Raises SQLAlchemy's error, like any other statement:
+    OperationalError "database is locked" when the lock stays taken for the
+    whole timeout, and whatever else SQLite says (a closed or corrupt file).
     """
     raw = connection.connection.dbapi_connection
     assert raw is not None  # a connection that is beginning is checked out
-    deadline = time.monotonic() + _BUSY_TIMEOUT
-    raw.execute("PRAGMA busy_timeout=0")
     try:
+        if not _poll_write_lock(raw, time.monotonic() + _BUSY_TIMEOUT):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # fails again, as SQLAlchemy's error
+    finally:
+        with contextlib.suppress(sqlite3.Error):  # a dead handle: keep the first error
+            raw.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT * 1000}")
+
+
+def _poll_write_lock(raw: Any, deadline: float) -> bool:
+    """True once ``BEGIN IMMEDIATE`` succeeded; False at ``deadline`` or on any
+    error other than "locked" (the caller reports it)."""
+    try:
+        raw.execute("PRAGMA busy_timeout=0")
         while time.monotonic() < deadline:
             try:
                 raw.execute("BEGIN IMMEDIATE")
-                return
+                return True
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc):
-                    break  # not contention: let the statement below report it
+                    return False
             time.sleep(random.uniform(0.0005, 0.0015))
-        connection.exec_driver_sql("BEGIN IMMEDIATE")  # raises as SQLAlchemy's error
-    finally:
-        raw.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT * 1000}")
+    except sqlite3.Error:
+        return False
+    return False
 
 
 def _alembic_config(connection: Connection) -> Config:

@@ -121,9 +121,12 @@ class EventStore:
                 else sqlite.insert(events)
             )
             # rowcount is unreliable after ON CONFLICT on some drivers; RETURNING is
-            # not. Rows as parameters (not .values()) keep the statement cached.
+            # not. Rows as parameters (not .values()) keep the statement cached;
+            # in id order, so that two receivers storing overlapping groups take
+            # their row locks in the same order and cannot deadlock (PostgreSQL).
             inserted = connection.execute(
-                insert.on_conflict_do_nothing().returning(events.c.id), list(rows.values())
+                insert.on_conflict_do_nothing().returning(events.c.id),
+                [rows[event_id] for event_id in sorted(rows)],
             )
             return set(inserted.scalars())
 

@@ -1,7 +1,7 @@
 """Local stand-ins for the outside world, used by ``csonboard demo`` and the tests.
 
 - ``csonboard.sandbox.computestacks``: a ComputeStacks controller simulator that
-  follows ``reference/computestacks-api.md`` §12.
+  behaves as the controller's source (``ComputeStacks/controller``) does.
 - ``csonboard.sandbox.stripe``: a Stripe API stand-in that the official stripe
   library talks to unchanged, and that signs and delivers webhooks.
 

@@ -1,4 +1,4 @@
-"""A ComputeStacks controller simulator (reference/computestacks-api.md §12).
+"""A ComputeStacks controller simulator, faithful to the controller's source.
 
 ``create_app(...)`` returns a Flask app serving the admin and user APIs the
 csonboard client uses, with the real controller's status codes, bodies,
