@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from pydantic import SecretStr
 from conftest import make_settings
 from csonboard.errors import ConfigError
 from csonboard.ledger import Onboarding, StepRecord
+from csonboard.queue import Doorbell, open_doorbell
 from csonboard.sandbox.stack import SandboxStack, sandbox_stack
 from csonboard.settings import load_settings
 from csonboard_webhooks import create_app
@@ -79,16 +81,25 @@ class Clock:
         return datetime.now(UTC) + self.offset
 
 
-def app_on(shop: SandboxStack, clock: Clock, *, keys: str = KEY, **status: Any) -> FlaskClient:
+def app_on(
+    shop: SandboxStack,
+    clock: Clock,
+    *,
+    keys: str = KEY,
+    doorbell: Doorbell | None = None,
+    **status: Any,
+) -> FlaskClient:
     """A receiver on the stack's ledger and sandboxes with ``clock``, signing
-    with ``keys`` (CSONBOARD_SECRET_KEY's format) and ``status`` settings changed."""
+    with ``keys`` (CSONBOARD_SECRET_KEY's format) and ``status`` settings
+    changed; on ``doorbell``'s queue if given, else the stack's."""
     settings = shop.settings.model_copy(
         update={
             "secret_key": SecretStr(keys),
             "status": shop.settings.status.model_copy(update=status),
         }
     )
-    app = create_app(settings, ledger=shop.ledger, doorbell=shop.worker.doorbell, clock=clock)
+    bell = doorbell or shop.worker.doorbell
+    app = create_app(settings, ledger=shop.ledger, doorbell=bell, clock=clock)
     return app.test_client()
 
 
@@ -513,6 +524,56 @@ def test_sign_ins_are_rate_limited_per_link(shop: SandboxStack) -> None:
 
     clock.offset = timedelta(hours=1, seconds=1)
     assert client.post(f"{path}/open", data=form).status_code == 303
+
+
+def test_with_a_redis_queue_receiver_processes_share_the_sign_in_limit(
+    shop: SandboxStack, redis_server: str
+) -> None:
+    clock = Clock()
+    on_redis = shop.settings.model_copy(
+        update={"queue_url": redis_server, "queue_name": f"t{uuid.uuid4().hex[:10]}"}
+    )
+    bells = [open_doorbell(on_redis), open_doorbell(on_redis)]
+    try:
+        first, second = (app_on(shop, clock, doorbell=bell, sso_per_hour=2) for bell in bells)
+        session_id = buy(shop)
+        shop.wait_for(session_id)
+        path = status_path(first, session_id)
+        # Each browser gets its own form (bound to its own cookie).
+        form1, form2 = ({"form_token": _form_token(c.get(path).text)} for c in (first, second))
+
+        assert first.post(f"{path}/open", data=form1).status_code == 303
+        assert second.post(f"{path}/open", data=form2).status_code == 303
+        limited = first.post(f"{path}/open", data=form1)
+        assert limited.status_code == 429
+        assert 3500 < int(limited.headers["Retry-After"]) <= 3601
+        assert second.post(f"{path}/open", data=form2).status_code == 429
+
+        clock.offset = timedelta(hours=1, seconds=1)
+        assert second.post(f"{path}/open", data=form2).status_code == 303
+    finally:
+        for bell in bells:
+            bell.close()
+
+
+def test_a_redis_outage_does_not_lock_buyers_out_of_signing_in(
+    shop: SandboxStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = shop.settings.model_copy(update={"queue_url": "redis://127.0.0.1:9/0"})
+    bell = open_doorbell(down)
+    try:
+        client = app_on(shop, Clock(), doorbell=bell, sso_per_hour=1)
+        session_id = buy(shop)
+        shop.wait_for(session_id)
+        path = status_path(client, session_id)
+        form = {"form_token": _form_token(client.get(path).text)}
+
+        answers = [client.post(f"{path}/open", data=form).status_code for _ in range(2)]
+
+        assert answers == [303, 303]  # the limit is a guard: unchecked, it lets buyers in
+        assert "rate limit not checked (ConnectionError)" in caplog.text
+    finally:
+        bell.close()
 
 
 # -- switched off, settings -----------------------------------------------------------------

@@ -15,13 +15,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from huey import RedisHuey, SqliteHuey
 from huey.storage import RedisStorage
 
 from csonboard.errors import ConfigError, QueueUnavailable
 from csonboard.settings import Settings
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 Kind = Literal["event", "onboarding", "account"]
 Handler = Callable[[Kind, str], None]
@@ -103,6 +106,16 @@ class Doorbell:
             max_delay=poll_seconds,
             check_worker_health=True,
         )
+
+    def redis(self) -> Redis | None:
+        """A Redis client on the queue's connection pool (closed with the
+        doorbell), or None when the queue is not on Redis."""
+        storage = self.huey.storage
+        if not isinstance(storage, RedisStorage):
+            return None
+        from redis import Redis
+
+        return Redis(connection_pool=storage.pool)
 
     def close(self) -> None:
         """Release the queue's connections (SQLite handle or Redis pool)."""

@@ -1,14 +1,15 @@
-"""A per-key sliding-window limit, kept in this process's memory.
+"""Per-key sliding-window limits, kept in this process's memory.
 
 Used for "Open your control panel": each press costs an admin call to
-ComputeStacks and mints a sign-in token, so one status link may press it
-``limit`` times an hour. In-process on purpose: the limit is a guard against
-a runaway script hammering ComputeStacks through one link, not an accounting
-rule, and keeping it in the ledger would put a write on every press and a new
-table in the schema. The cost is that each receiver process counts alone, so
-the effective limit is ``limit`` x processes, and a restart forgets it
-(docs/security.md). Memory is bounded: past ``max_keys`` the least recently
-used key is forgotten.
+ComputeStacks and mints a sign-in token, so one purchase may press it
+``limit`` times an hour; and for /welcome's Stripe reads. With a Redis queue
+(the scale-out deployment) the same limits are kept in Redis instead
+(``shared_limiter``), so every receiver process shares them; in memory, the
+effective limit is ``limit`` x processes and a restart forgets it
+(docs/security.md). Not in the ledger: the limit guards ComputeStacks against
+a runaway script, it is not an accounting rule, and a ledger-backed limit
+would put a write on every press. Memory is bounded: past ``max_keys`` the
+least recently used key is forgotten.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Limiter(Protocol):
+    def hit(self, key: str) -> float | None:
+        """Record a hit and return None if it is allowed; if not, record
+        nothing and return the seconds until the next hit would be allowed."""
 
 
 class SlidingWindowLimiter:

@@ -16,7 +16,7 @@ from csonboard.queue import Doorbell
 from csonboard.runtime import computestacks_admin
 from csonboard.settings import Settings, StatusSettings
 from csonboard.stripe_api import StripeGateway
-from csonboard_webhooks.status.limiter import SlidingWindowLimiter
+from csonboard_webhooks.status.limiter import Limiter, SlidingWindowLimiter
 from csonboard_webhooks.status.links import Links
 
 log = logging.getLogger(__name__)
@@ -24,10 +24,11 @@ log = logging.getLogger(__name__)
 EXTENSION = "csonboard_status"
 
 STRIPE_LOOKUPS_PER_MINUTE = 60
-"""Stripe reads /welcome may make per receiver process and minute for sessions
-the ledger does not know. Anyone can send made-up session ids; without a cap
-they would spend the Stripe rate limit the worker needs. A buyer past it sees
-"try again in a moment", and the page retries by itself."""
+"""Stripe reads /welcome may make per minute (per receiver process, or shared
+through a Redis queue) for sessions the ledger does not know. Anyone can send
+made-up session ids; without a cap they would spend the Stripe rate limit the
+worker needs. A buyer past it sees "try again in a moment", and the page
+retries by itself."""
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,8 @@ class StatusPages:
     cs: ComputeStacksClient  # the admin credential: it mints the sign-in tokens
     control_panel: str  # ComputeStacks' base address, where the buyer signs in
     livemode: bool
-    sign_ins: SlidingWindowLimiter
-    stripe_lookups: SlidingWindowLimiter  # /welcome's reads of unknown sessions
+    sign_ins: Limiter
+    stripe_lookups: Limiter  # /welcome's reads of unknown sessions
     clock: Callable[[], datetime]
 
     @property
@@ -78,14 +79,34 @@ def build_pages(
         cs=computestacks_admin(settings),
         control_panel=settings.cs.url.rstrip("/"),
         livemode=settings.livemode,
-        sign_ins=SlidingWindowLimiter(
-            settings.status.sso_per_hour, 3600.0, clock=lambda: clock().timestamp()
+        sign_ins=_limiter(
+            settings, doorbell, "sign-ins", settings.status.sso_per_hour, 3600.0, clock
         ),
-        stripe_lookups=SlidingWindowLimiter(
-            STRIPE_LOOKUPS_PER_MINUTE, 60.0, clock=lambda: clock().timestamp()
+        stripe_lookups=_limiter(
+            settings, doorbell, "stripe-lookups", STRIPE_LOOKUPS_PER_MINUTE, 60.0, clock
         ),
         clock=clock,
     )
+
+
+def _limiter(
+    settings: Settings,
+    doorbell: Doorbell,
+    name: str,
+    limit: int,
+    window: float,
+    clock: Callable[[], datetime],
+) -> Limiter:
+    """In the queue's Redis when there is one (shared by every receiver
+    process), else in this process's memory."""
+    seconds = lambda: clock().timestamp()  # noqa: E731
+    client = doorbell.redis()
+    if client is None:
+        return SlidingWindowLimiter(limit, window, clock=seconds)
+    from csonboard_webhooks.status.shared_limiter import RedisSlidingWindowLimiter
+
+    prefix = f"csonboard:{settings.queue_name}:limit:{name}"
+    return RedisSlidingWindowLimiter(client, prefix, limit, window, clock=seconds)
 
 
 def status_pages() -> StatusPages | None:
