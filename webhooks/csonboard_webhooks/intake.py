@@ -4,14 +4,15 @@ arrived while the previous one was being written.
 A durable write (a commit, an fsync) per webhook would make the ack path cost
 far more than verifying the signature. Instead each receiver process has one
 writer thread: request threads hand it their verified event and wait; it
-stores whatever has gathered (up to MAX_GROUP) in one transaction and answers all those
-requests. Under no load a group is one event and nothing waits for anything;
-under load, commits are shared. Only after the commit does a request answer 200.
+stores whatever has gathered (up to MAX_GROUP events) in one transaction and
+answers all those requests. Under no load a group is one event and nothing
+waits for anything; under load, commits are shared. Only after the commit
+does a request answer 200.
 
 A second thread rings the queue for the new ids, one message for everything
-stored since its last ring (up to MAX_GROUP ids), so the writer never waits for the queue. If this
-process dies before ringing, the events are safe in the ledger and the
-worker's sweep rings for them.
+stored since its last ring (up to MAX_GROUP ids), so the writer never waits
+for the queue. If this process dies before ringing, the events are safe in
+the ledger and the worker's sweep rings for them.
 """
 
 from __future__ import annotations
