@@ -138,6 +138,31 @@ def test_unpaid_suspends_at_once(shop: SandboxStack) -> None:
     assert "unpaid" in (account.suspended_reason or "")
 
 
+def test_a_suspension_whose_answer_was_lost_is_still_lifted_by_a_payment(
+    shop: SandboxStack,
+) -> None:
+    onboarding = subscribe(shop)
+    # ComputeStacks suspends the user, but every answer to it is lost.
+    shop.sandbox(
+        "computestacks",
+        "faults",
+        {
+            "method": "POST",
+            "path": "/api/admin/users/*/suspension",
+            "status": 503,
+            "effect": True,
+            "count": 20,
+        },
+    )
+
+    change(shop, onboarding, "status", {"status": "unpaid"})
+    assert not active(shop, onboarding)
+
+    change(shop, onboarding, "status", {"status": "active"})  # the customer pays
+    assert active(shop, onboarding)
+    assert actions(shop, onboarding)[-1] == ("unsuspend", "done")
+
+
 def test_a_paused_subscription_suspends_and_resuming_lifts_it(shop: SandboxStack) -> None:
     onboarding = subscribe(shop)
 
@@ -200,6 +225,29 @@ def test_cancel_at_period_end_waits_for_the_period_end(shop: SandboxStack) -> No
     change(shop, onboarding, "period_end")
     assert not active(shop, onboarding)
     assert [a.action for a in scheduled(shop, onboarding)] == ["terminate"]
+
+
+def test_retention_after_a_period_end_cancellation_counts_from_the_end(
+    tmp_path: Path,
+) -> None:
+    # Stripe's canceled_at is when the cancellation was asked for; service
+    # ends at ended_at (the period end): retention runs from there.
+    with stack_for(tmp_path, CSONBOARD_LIFECYCLE_RETENTION_DAYS=str(2 * SECOND)) as shop:
+        onboarding = subscribe(shop)
+        shop.stripe.v1.subscriptions.update(
+            onboarding.subscription_id or "", {"cancel_at_period_end": True}
+        )
+        settle(shop, onboarding.customer_id or "")
+        change(shop, onboarding, "period_end")  # ended_at: the period end, a month on
+
+        time.sleep(2.2)
+        settle(shop, onboarding.customer_id or "")
+
+        assert not active(shop, onboarding)
+        assert ("terminate", "done") not in actions(shop, onboarding)
+        [planned] = scheduled(shop, onboarding)
+        assert planned.action == "terminate"
+        assert planned.due_at is not None and planned.due_at.timestamp() > time.time() + 86400
 
 
 def test_a_plan_change_to_the_same_services_resizes_them(shop: SandboxStack) -> None:

@@ -244,6 +244,20 @@ def test_adopt_never_takes_an_account_linked_to_another_customer(tmp_path: Path)
         assert user["external_id"] == "cus_someone_else"
 
 
+def test_adopt_never_takes_an_admin_account(tmp_path: Path) -> None:
+    with sandbox_stack(tmp_path, CSONBOARD_ONBOARDING_ON_EMAIL_CONFLICT="adopt") as shop:
+        [before] = [u for u in shop.cs_state()["users"] if u["is_admin"]]
+        session_id = shop.checkout({WORDPRESS: 1}, email=None)
+        shop.pay(session_id, name="Mallory", email="admin@sandbox.invalid", address=ADDRESS)
+        onboarding = shop.wait_for(session_id)
+
+        assert onboarding.status == "dead"
+        assert "an admin account is never adopted" in (onboarding.last_error or "")
+        [after] = [u for u in shop.cs_state()["users"] if u["is_admin"]]
+        assert after == before  # no external_id, labels or credential added
+        assert cs_orders(shop) == []
+
+
 def test_an_order_computestacks_refuses_is_dead_lettered_with_its_reason(
     shop: SandboxStack,
 ) -> None:

@@ -183,6 +183,7 @@ class StripeGateway:
             cancel_at_period_end=bool(_get(sub, "cancel_at_period_end")),
             cancel_at=_get(sub, "cancel_at"),
             canceled_at=_get(sub, "canceled_at"),
+            ended_at=_get(sub, "ended_at"),
             items=tuple(
                 SubscriptionItem(
                     price_id=_get(_get(item, "price"), "id"),
@@ -302,6 +303,9 @@ class Subscription:
     cancel_at_period_end: bool
     cancel_at: int | None
     canceled_at: int | None
+    """When the cancellation was asked for (for one at the period end, before it)."""
+    ended_at: int | None
+    """When the subscription ended: service stops here."""
     items: tuple[SubscriptionItem, ...]
     metadata: Mapping[str, str]
 

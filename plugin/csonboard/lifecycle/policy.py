@@ -68,9 +68,11 @@ def decide(
     if status == "paused":
         return Decision(True, "the subscription is paused")
     if status == "canceled":
-        ended = _time(subscription.canceled_at) or now
+        # Retention counts from the end of service, not from when the
+        # cancellation was asked for (months earlier for one at the period end).
+        ended = _time(subscription.ended_at) or _time(subscription.canceled_at) or now
         terminate_at = ended + timedelta(days=policy.retention_days)
-        reason = f"the subscription was canceled on {ended:%Y-%m-%d %H:%M} UTC"
+        reason = f"the subscription ended on {ended:%Y-%m-%d %H:%M} UTC"
         if now >= terminate_at:
             return Decision(True, reason, terminate=True)
         return Decision(

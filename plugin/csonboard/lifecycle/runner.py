@@ -259,8 +259,11 @@ class LifecycleRunner:
         if wanting:
             reason = "; ".join(f"{f.subscription_id}: {f.reason}" for f in wanting)
             if user.active:
-                self.services.cs.suspend_user(user.id)
+                # Recorded first: if the answer is lost (or this process dies),
+                # the suspension is still known to be csonboard's, so a payment
+                # lifts it. A retry finds the user active and suspends again.
                 self._set_suspension(work, reason)
+                self.services.cs.suspend_user(user.id)
                 self._record(work, "suspend", "done", reason)
             elif ours is None:
                 self._record_once(

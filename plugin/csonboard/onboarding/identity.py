@@ -84,7 +84,8 @@ def new_user_for(run: Run, customer: str) -> NewUser:
 
 def _email_conflict(run: Run, customer: str, email: str) -> User:
     """The buyer's email already has an account. Policy ``fail``: a person
-    decides. Policy ``adopt``: link the account, if nobody else claims it."""
+    decides. Policy ``adopt``: link the account, if nobody else claims it and
+    it is not an admin's."""
     cs = run.services.cs
     existing = cs.find_user_by_email(email)
     if existing is None:
@@ -96,6 +97,14 @@ def _email_conflict(run: Run, customer: str, email: str) -> User:
             f'customer {customer}. Set onboarding.on_email_conflict = "adopt" to link accounts '
             f"without an external_id, or resolve it in ComputeStacks; then run "
             f"`csonboard replay --session {run.session_id}`"
+        )
+    if existing.is_admin:
+        # Checkout does not prove the buyer owns the email: whoever types an
+        # admin's address must not get csonboard to act on that account.
+        raise OnboardingRefused(
+            f"{email} belongs to ComputeStacks admin #{existing.id}: an admin account is "
+            f"never adopted. Check who bought this; to go on, have the buyer use another "
+            f"email, then run `csonboard replay --session {run.session_id}`"
         )
     if existing.external_id and existing.external_id != customer:
         raise OnboardingRefused(
