@@ -304,3 +304,26 @@ def test_a_daemon_waits_for_an_unreachable_ledger_then_gives_up() -> None:
 
     assert pauses == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]  # backing off, capped,
     assert sum(pauses) <= 40  # and within its patience
+
+
+def test_news_during_a_lifecycle_pass_makes_the_account_due_again(stack: Stack) -> None:
+    clock = Clock()
+    ledger = stack.ledger(clock)
+    ledger.lifecycle.note_event("sub_1", "cus_1", clock.now)
+    assert ledger.lifecycle.claim("cus_1", "w", 60)
+    clock.advance(1)
+    assert ledger.lifecycle.note_event("sub_1", "cus_1", clock.now)  # the customer pays
+    assert not ledger.lifecycle.wake("cus_1")  # an onboarding of theirs finishes
+
+    assert ledger.lifecycle.release("cus_1", "w", status="idle") == "pending"
+    account = ledger.lifecycle.account("cus_1")
+    assert account is not None and (account.status, account.next_attempt_at) == ("pending", None)
+
+    # The next pass hears no news: it settles as it decides.
+    assert ledger.lifecycle.claim("cus_1", "w", 60)
+    later = clock.now + timedelta(days=3)
+    assert ledger.lifecycle.release("cus_1", "w", status="waiting", next_attempt_at=later) == (
+        "waiting"
+    )
+    account = ledger.lifecycle.account("cus_1")
+    assert account is not None and (account.status, account.next_attempt_at) == ("waiting", later)

@@ -272,6 +272,29 @@ def test_a_plan_change_to_the_same_services_resizes_them(shop: SandboxStack) -> 
     assert "'wordpress' -> 'wordpress-plus'" in resize.reason
 
 
+def test_a_plan_change_for_a_deleted_project_needs_an_operator_and_following_goes_on(
+    shop: SandboxStack,
+) -> None:
+    onboarding = subscribe(shop)
+    # Deleted in ComputeStacks by the customer: its services are not found.
+    shop.sandbox(
+        "computestacks",
+        "faults",
+        {"method": "GET", "path": "/api/projects/*/services", "status": 404, "count": 100},
+    )
+    subscription = shop.stripe.v1.subscriptions.retrieve(onboarding.subscription_id or "")
+    item = subscription["items"].data[0]
+
+    shop.stripe.v1.subscriptions.update(
+        subscription.id, {"items": [{"id": item.id, "price": WORDPRESS_PLUS}]}
+    )
+    settle(shop, onboarding.customer_id or "")
+
+    assert ("plan_change", "needs_operator") in actions(shop, onboarding)
+    change(shop, onboarding, "status", {"status": "unpaid"})
+    assert not active(shop, onboarding)  # the account was not given up on
+
+
 def test_a_plan_change_that_swaps_images_needs_an_operator(shop: SandboxStack) -> None:
     onboarding = subscribe(shop)
     subscription = shop.stripe.v1.subscriptions.retrieve(onboarding.subscription_id or "")

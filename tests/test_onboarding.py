@@ -244,6 +244,17 @@ def test_adopt_never_takes_an_account_linked_to_another_customer(tmp_path: Path)
         assert user["external_id"] == "cus_someone_else"
 
 
+def test_a_setup_mode_session_is_closed_without_provisioning(shop: SandboxStack) -> None:
+    session_id = shop.checkout({}, mode="setup", currency="usd")
+    shop.pay(session_id, name="Ada Lovelace", email="ada@example.com")
+
+    onboarding = shop.wait_for(session_id)
+
+    assert onboarding.status == "closed"
+    assert "nothing to provision" in (onboarding.note or "")
+    assert cs_users(shop) == [] and cs_orders(shop) == []
+
+
 def test_adopt_never_takes_an_admin_account(tmp_path: Path) -> None:
     with sandbox_stack(tmp_path, CSONBOARD_ONBOARDING_ON_EMAIL_CONFLICT="adopt") as shop:
         [before] = [u for u in shop.cs_state()["users"] if u["is_admin"]]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, literal, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -168,6 +168,14 @@ class LifecycleStore:
                 accounts.c.customer_id
             )
         ).first()
+        if changed is None:
+            # A worker is on it: its pass may have read Stripe before this news,
+            # so it must not release the account as settled (see release).
+            connection.execute(
+                update(accounts)
+                .where(accounts.c.customer_id == customer_id, accounts.c.status == "running")
+                .values(dirty=True)
+            )
         return changed is not None
 
     # -- reading ------------------------------------------------------------------------
@@ -304,7 +312,12 @@ class LifecycleStore:
                 waiting=_WAITING,
                 running="running",
             )
-            return _account(row) if row else None
+            if row is None:
+                return None
+            connection.execute(
+                update(accounts).where(accounts.c.customer_id == customer_id).values(dirty=False)
+            )
+            return _account(row)
 
     def save_facts(self, owner: str, facts: SubscriptionFacts) -> bool:
         """Store what was learnt about a subscription (under the account's lease)."""
@@ -445,7 +458,10 @@ class LifecycleStore:
         next_attempt_at: datetime | None = None,
         attempts: int = 0,
         cs_user_id: int | None = None,
-    ) -> bool:
+    ) -> str | None:
+        """Give up the lease, leaving the account in ``status``; or ``pending``
+        (due now) if news arrived during the pass, unless it failed. Returns
+        the status it was left in, or None when ``owner`` no longer held it."""
         now = self._ledger.now()
         values: dict[str, Any] = {
             "status": status,
@@ -459,14 +475,22 @@ class LifecycleStore:
         }
         if cs_user_id is not None:
             values["cs_user_id"] = cs_user_id
+        if status != "failed":  # a failed pass runs again anyway
+            # News arrived during the pass (``dirty``): due again at once. Decided
+            # in the UPDATE itself, so news that lands meanwhile is never missed.
+            values["status"] = case((accounts.c.dirty, "pending"), else_=status)
+            values["next_attempt_at"] = case(
+                (accounts.c.dirty, null()),
+                else_=literal(next_attempt_at, accounts.c.next_attempt_at.type),
+            )
         with self._ledger.write() as connection:
-            changed = connection.execute(
+            left: str | None = connection.execute(
                 update(accounts)
                 .where(accounts.c.customer_id == customer_id, accounts.c.lease_owner == owner)
                 .values(**values)
-                .returning(accounts.c.customer_id)
-            ).first()
-            return changed is not None
+                .returning(accounts.c.status)
+            ).scalar()
+            return left
 
     def _held(self, connection: Connection, customer_id: str, owner: str, now: datetime) -> bool:
         row = connection.execute(

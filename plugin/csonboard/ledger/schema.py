@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 
 metadata = MetaData(
@@ -191,6 +192,9 @@ accounts = Table(
     Column("lease_expires_at", UTCDateTime),
     Column("suspended_reason", Text),
     Column("suspended_at", UTCDateTime),
+    # Set when an event or a finished onboarding arrives while a worker holds
+    # the account: its pass may have read Stripe before, so it must run again.
+    Column("dirty", Boolean, nullable=False, server_default=false()),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "status", "next_attempt_at"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from csonboard.errors import ComputeStacksValidationError
+from csonboard.errors import ComputeStacksNotFound, ComputeStacksValidationError
 from csonboard.ledger import Ledger, Onboarding
 from csonboard.onboarding import Services
 from csonboard.plans import Container, Plan
@@ -85,13 +85,19 @@ def _resize(
     for order in ledger.onboardings.orders(onboarding.session_id):
         if order.project_id is None:
             continue
-        for service in services.cs.list_project_services(order.project_id):
+        try:
+            found = services.cs.list_project_services(order.project_id)
+        except ComputeStacksNotFound:
+            # Deleted in ComputeStacks (by the customer, say): not a reason to
+            # stop following the subscription.
+            return "needs_operator", f"project #{order.project_id} is gone from ComputeStacks"
+        for service in found:
             target = products.get(service.label or service.name or "")
             if target is None or service.product_id == target:
                 continue
             try:
                 services.cs.resize_service(service.id, target)
-            except ComputeStacksValidationError as exc:
+            except (ComputeStacksValidationError, ComputeStacksNotFound) as exc:
                 return (
                     "needs_operator",
                     f"ComputeStacks refused to resize service #{service.id}: {exc}",

@@ -99,7 +99,7 @@ class LifecycleRunner:
             note = "; ".join(
                 filter(None, [note, f"waiting for the onboarding of {', '.join(work.waiting)}"])
             )
-        self.ledger.lifecycle.release(
+        left = self.ledger.lifecycle.release(
             customer_id,
             self.name,
             status=status,
@@ -107,7 +107,9 @@ class LifecycleRunner:
             next_attempt_at=recheck,
             cs_user_id=work.cs_user_id,
         )
-        if recheck:
+        if left == "pending":  # news arrived during this pass: once more, now
+            self._ring(customer_id)
+        elif recheck:
             self._ring(customer_id, recheck)
         log.info("lifecycle reconciled", extra={"customer_id": customer_id, "status": status})
 

@@ -39,6 +39,10 @@ def fetch_session(run: Run) -> dict[str, Any]:
         raise OnboardingRefused(
             f"session {session.id} is a {mode}-mode session; csonboard runs in the other mode"
         )
+    if session.mode == "setup":
+        raise OnboardingHalted(
+            "closed", "a setup-mode session only saves a payment method: nothing to provision"
+        )
     paid = session.payment_status in PAID or (
         session.payment_status is None and session.status in (None, "complete")
     )
