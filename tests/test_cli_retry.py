@@ -217,6 +217,8 @@ def test_with_the_queue_down_the_work_is_still_requeued_in_the_ledger(stack: Sta
         ([], "say which work: --failed, --dead and/or --stuck"),
         (["--dead", "--since", "1h", "--until", "2h"], "--since must be before --until"),
         (["--dead", "--since", "yesterday"], "neither a duration like 2h"),
+        (["--dead", "--since", "99999999d"], "too far from now"),
+        (["--dead", "--until", "9999-12-31T23:59:59-05:00"], "too far from now"),
     ],
 )
 def test_bad_arguments_exit_2(stack: Stack, args: list[str], problem: str) -> None:

@@ -300,6 +300,12 @@ BAD_CATALOGS: list[Any] = [
         id="template-stray-brace",
     ),
     pytest.param(
+        web_plan(plan_lines='project_name = "{customer_name[5]} site"\n'),
+        "plans.web.project_name",
+        "use a plain field name",
+        id="template-index-lookup",
+    ),
+    pytest.param(
         web_plan(plan_lines='project_name = "   "\n'),
         "plans.web.project_name",
         "renders as an empty name",

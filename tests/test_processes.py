@@ -113,3 +113,15 @@ def test_a_purchase_through_serve_becomes_a_project_and_logs_json_without_secret
     text = log.read_text()
     for secret in (WEBHOOK_SECRET, sandboxes.admin[1], sandboxes.stripe_key, "1 Navy Yard"):
         assert secret not in text
+
+
+def test_serve_refuses_to_start_when_its_worker_could_not(
+    tmp_path: Path, sandboxes: Sandboxes
+) -> None:
+    env = sandboxes.env(**base_env(tmp_path))
+    env["CSONBOARD_PLANS"] = str(tmp_path / "missing-plans.toml")
+
+    done = csonboard("serve", "--port", str(free_port()), env=env, timeout=60)
+
+    assert done.returncode == 2, done.stderr
+    assert "plans" in done.stderr and "missing-plans.toml" in done.stderr

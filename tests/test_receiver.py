@@ -246,6 +246,38 @@ def test_arbitrary_unsigned_input_never_gets_a_5xx_nor_reaches_the_ledger(
     assert endpoint.stored() == 0
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("id", "evt_\ud800", "printable ASCII"),  # a lone surrogate: JSON allows it
+        ("id", "evt_\x00nul", "printable ASCII"),
+        ("type", "checkout.session.completed\n", "printable ASCII"),
+        ("created", 10**12, "Unix time"),  # the year 33658
+    ],
+)
+def test_odd_values_in_a_signed_event_get_a_400_naming_the_field(
+    endpoint: Endpoint, field: str, value: object, says: str
+) -> None:
+    body = json.dumps({**json.loads(GOOD), field: value})
+
+    status, answer = endpoint.post(body, _signed(body))
+
+    assert status == 400, answer
+    assert field in answer["error"] and says in answer["error"]
+    assert endpoint.stored() == 0
+
+
+def test_a_signature_header_with_an_edited_timestamp_gets_a_400(endpoint: Endpoint) -> None:
+    headers = _signed(GOOD)
+    stamp, rest = headers["Stripe-Signature"].split(",", 1)
+    headers["Stripe-Signature"] = f"{stamp}=x,{rest}"
+
+    status, answer = endpoint.post(GOOD, headers)
+
+    assert status == 400, answer
+    assert endpoint.stored() == 0
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
     lambda inner: (

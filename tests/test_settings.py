@@ -82,6 +82,8 @@ def test_test_or_live_mode_follows_the_key_unless_set(
         ("", {"CSONBOARD_DATABSE_URL": "x"}, "CSONBOARD_DATABSE_URL: unknown environment variable"),
         ("", {"CSONBOARD_DATABASE_URL": "mysql://x"}, "database_url (CSONBOARD_DATABASE_URL)"),
         ("", {"CSONBOARD_QUEUE_URL": "amqp://x"}, "queue_url"),
+        ("", {"CSONBOARD_WORKER_LEASE_SECONDS": "inf"}, "worker.lease_seconds"),
+        ("", {"CSONBOARD_LIFECYCLE_GRACE_DAYS": "nan"}, "lifecycle.grace_days"),
         ("queue_name = 'my queue'\n", {}, "queue_name (CSONBOARD_QUEUE_NAME): must be 1 to 64"),
         ("stripe = 5\n", {}, "stripe: must be a table"),
         ("not toml [", {}, "is not valid TOML"),
@@ -136,3 +138,18 @@ def test_bad_usage_exits_2() -> None:
     result = CliRunner().invoke(main, ["events", "list", "--since", "yesterday-ish"])
     assert result.exit_code == 2
     assert "neither a duration" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("CSONBOARD_DATABASE_URL", "postgres://csonboard:Db-Pa55word@db:5432/csonboard"),
+        ("CSONBOARD_QUEUE_URL", "amqp://queue:Qu3ue-secret@mq:5672/"),
+    ],
+)
+def test_a_refused_url_never_shows_its_password(tmp_path: Path, name: str, url: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write(tmp_path, ""), {name: url})
+    message = str(raised.value)
+    assert "secret" not in message.lower() and "Pa55word" not in message
+    assert "<hidden>@" in message

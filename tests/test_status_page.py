@@ -424,6 +424,19 @@ def _form_token(page_html: str) -> str:
     return page_html[start : page_html.index('"', start)]
 
 
+def test_a_form_cookie_with_odd_characters_never_gets_a_5xx(shop: SandboxStack) -> None:
+    session_id = buy(shop)
+    shop.wait_for(session_id)
+    client = app_on(shop, Clock())
+    path = status_path(client, session_id)
+    client.set_cookie("csonboard_form", "été")
+    form = {"form_token": _form_token(client.get(path).text)}
+
+    answer = client.post(f"{path}/open", data=form)
+
+    assert answer.status_code < 500, answer.text
+
+
 def test_a_sign_in_needs_the_pages_form_token_and_cookie(shop: SandboxStack) -> None:
     session_id = buy(shop)
     shop.wait_for(session_id)

@@ -24,6 +24,7 @@ message that names the price, fixable by editing the catalog and replaying.
 
 from __future__ import annotations
 
+import string
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -80,6 +81,16 @@ class Container(_Strict):
         return self
 
 
+def _plain_fields(template: str) -> None:
+    """Refuse ``{customer_name[5]}`` and ``{plan.attr}``: they render for the
+    sample name and fail for a buyer whose name is shorter."""
+    for _, field, spec, _ in string.Formatter().parse(template):
+        if field is not None and not field.isidentifier():
+            raise ValueError(f"field {{{field}}}: use a plain field name, no [index] or .attribute")
+        if spec:
+            _plain_fields(spec)
+
+
 class Plan(_Strict):
     name: str
     description: str = ""
@@ -96,6 +107,7 @@ class Plan(_Strict):
         # Rendering with sample values is the check: it also reaches fields
         # nested inside a format spec ("{plan:{width}}"), which parsing alone misses.
         try:
+            _plain_fields(template)
             rendered = template.format_map(NAME_FIELDS)
         except KeyError as exc:
             raise ValueError(

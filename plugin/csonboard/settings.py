@@ -33,7 +33,8 @@ CONFIG_ENV = "CSONBOARD_CONFIG"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan would pass every lower bound and then overflow at run time.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _secret(description: str) -> Any:
@@ -384,6 +385,9 @@ def _check_key_matches_mode(settings: Settings) -> None:
         )
 
 
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*@")
+
+
 def _config_error(exc: ValidationError, values: Mapping[str, Any]) -> ConfigError:
     """Turn pydantic's report into one line about the first bad key."""
     first = exc.errors()[0]
@@ -392,6 +396,9 @@ def _config_error(exc: ValidationError, values: Mapping[str, Any]) -> ConfigErro
     problem = first["msg"].removeprefix("Value error, ")  # our validators' own words
     if model_key in values:
         model, name = _all_keys().get(model_key, (Settings, ""))
-        shown = "<hidden>" if name and _is_secret(model, name) else repr(values[model_key])
+        if name and _is_secret(model, name):
+            shown = "<hidden>"
+        else:  # a URL's password, as in postgres://user:password@host/db
+            shown = _URL_PASSWORD.sub(r"\1<hidden>@", repr(values[model_key]))
         problem = f"{problem} (got {shown})"
     return ConfigError(f"{key} ({env_name(key)})", problem)

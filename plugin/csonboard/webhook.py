@@ -28,6 +28,7 @@ from csonboard.ledger import IncomingEvent
 from csonboard.ledger.events import EventSource
 
 _MAX_ID = 255
+_YEAR_10000 = 253_402_300_800  # Unix time; datetime ends before it
 
 
 def verify_signature(
@@ -70,7 +71,10 @@ def verify_signature(
 
 def _check_timestamp(header: str, tolerance: int, now: datetime) -> None:
     # The library has just verified the header, so exactly this t= was signed.
-    stamp = next(int(item[2:]) for item in header.split(",") if item.startswith("t="))
+    try:
+        stamp = next(int(item[2:]) for item in header.split(",") if item.startswith("t="))
+    except ValueError:
+        raise WebhookRejected("malformed Stripe-Signature header: t= is not a Unix time") from None
     skew = stamp - now.timestamp()
     if skew < -tolerance:
         raise WebhookRejected(
@@ -139,15 +143,17 @@ def parse_event(
 
 def _str_field(data: dict[str, Any], name: str) -> str:
     value = data.get(name)
-    if not isinstance(value, str) or not 0 < len(value) <= _MAX_ID:
-        raise WebhookRejected(f"event field {name!r} must be a string of 1 to {_MAX_ID} characters")
+    if not isinstance(value, str) or not _is_stripe_id(value):
+        raise WebhookRejected(
+            f"event field {name!r} must be 1 to {_MAX_ID} printable ASCII characters"
+        )
     return value
 
 
 def _int_field(data: dict[str, Any], name: str) -> int:
     value = data.get(name)
     # bool is an int in Python; a created of `true` is not a timestamp.
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**40:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < _YEAR_10000:
         raise WebhookRejected(f"event field {name!r} must be a Unix time in seconds")
     return value
 
@@ -177,4 +183,10 @@ def _customer_of(obj: dict[str, Any]) -> str | None:
 
 
 def _short_str(value: object) -> str | None:
-    return value if isinstance(value, str) and 0 < len(value) <= _MAX_ID else None
+    return value if isinstance(value, str) and _is_stripe_id(value) else None
+
+
+def _is_stripe_id(value: str) -> bool:
+    """Stripe's ids and event types are short printable ASCII; anything else
+    (NUL, a lone surrogate) would reach logs and the ledger, or fail the write."""
+    return 0 < len(value) <= _MAX_ID and value.isascii() and value.isprintable()

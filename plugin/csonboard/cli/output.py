@@ -66,14 +66,17 @@ class When(click.ParamType[datetime, Any]):
             return value
         text = str(value).strip()
         match = _DURATION.match(text)
-        if match:
-            amount, unit = int(match.group(1)), match.group(2)
-            return datetime.now(UTC) - timedelta(**{_UNITS[unit]: amount})
         try:
+            if match:
+                amount, unit = int(match.group(1)), match.group(2)
+                return datetime.now(UTC) - timedelta(**{_UNITS[unit]: amount})
             parsed = datetime.fromisoformat(text)
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)  # overflows here, not in the database
+        except OverflowError:
+            self.fail(f"{text!r} is too far from now", param, ctx)
         except ValueError:
             self.fail(f"{text!r} is neither a duration like 2h or 7d nor an ISO time", param, ctx)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 WHEN = When()

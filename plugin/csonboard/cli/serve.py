@@ -34,7 +34,7 @@ from csonboard.cli.context import Context, pass_context
 from csonboard.errors import CsonboardError
 from csonboard.ledger import Ledger
 from csonboard.metrics.collector import MULTIPROC_ENV, prepare_multiprocess_dir
-from csonboard.runtime import computestacks_admin, migrate_when_ready
+from csonboard.runtime import build_services, computestacks_admin, migrate_when_ready
 from csonboard.settings import ReceiverSettings, Settings
 from csonboard.stripe_api import StripeGateway
 
@@ -65,6 +65,8 @@ def command(
     if settings.secret_keys():  # the status page is on: it calls Stripe and ComputeStacks
         StripeGateway.from_settings(settings)
         computestacks_admin(settings)
+    if not no_worker:
+        build_services(settings)  # the worker's settings and catalog, checked here too
     receiver = settings.receiver.model_copy(
         update={
             k: v

@@ -102,9 +102,11 @@ class Links:
             return False
         if not isinstance(data, dict):
             return False
-        return hmac.compare_digest(str(data.get("s")), _digest(session_id)) and hmac.compare_digest(
-            str(data.get("n")), nonce
-        )
+        # As bytes: compare_digest refuses str with non-ASCII characters, and a
+        # cookie may carry anything.
+        return hmac.compare_digest(
+            str(data.get("s")).encode(), _digest(session_id).encode()
+        ) and hmac.compare_digest(str(data.get("n")).encode(), nonce.encode("utf-8", "replace"))
 
 
 def _digest(session_id: str) -> str:
