@@ -267,6 +267,15 @@ def test_odd_values_in_a_signed_event_get_a_400_naming_the_field(
     assert endpoint.stored() == 0
 
 
+def test_json_nested_too_deeply_gets_a_400(endpoint: Endpoint) -> None:
+    body = "[" * 100_000 + "]" * 100_000
+
+    status, answer = endpoint.post(body, _signed(body))
+
+    assert status == 400, answer
+    assert "nested too deeply" in answer["error"]
+
+
 def test_a_signature_header_with_an_edited_timestamp_gets_a_400(endpoint: Endpoint) -> None:
     headers = _signed(GOOD)
     stamp, rest = headers["Stripe-Signature"].split(",", 1)

@@ -106,6 +106,8 @@ def parse_event(
         data = json.loads(raw)
     except ValueError as exc:
         raise WebhookRejected(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise WebhookRejected("body is JSON nested too deeply to be a Stripe event") from None
     if not isinstance(data, dict):
         raise WebhookRejected("body is not a JSON object")
     kind = data.get("object")
