@@ -15,9 +15,12 @@ from csonboard.settings import all_settings, load_settings
 EXAMPLE = Path(__file__).parent.parent / "config" / "csonboard.example.toml"
 
 
-def write(tmp_path: Path, text: str) -> Path:
+def write(tmp_path: Path, text: str | bytes) -> Path:
     path = tmp_path / "csonboard.toml"
-    path.write_text(text)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
     return path
 
 
@@ -87,6 +90,7 @@ def test_test_or_live_mode_follows_the_key_unless_set(
         ("queue_name = 'my queue'\n", {}, "queue_name (CSONBOARD_QUEUE_NAME): must be 1 to 64"),
         ("stripe = 5\n", {}, "stripe: must be a table"),
         ("not toml [", {}, "is not valid TOML"),
+        ("title = 'caf\xe9'\n".encode("latin-1"), {}, "is not UTF-8 text"),
         (
             "[stripe]\nmode = 'live'\n",
             {"CSONBOARD_STRIPE_API_KEY": "sk_test_x"},
@@ -95,7 +99,7 @@ def test_test_or_live_mode_follows_the_key_unless_set(
     ],
 )
 def test_a_bad_setting_is_one_error_naming_its_key(
-    tmp_path: Path, file_text: str, env: dict[str, str], says: str
+    tmp_path: Path, file_text: str | bytes, env: dict[str, str], says: str
 ) -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings(write(tmp_path, file_text), env)

@@ -311,6 +311,8 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError("config", f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config", f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError("config", f"{path} is not UTF-8 text (TOML must be)") from None
 
 
 def _flatten(data: Mapping[str, Any]) -> dict[str, Any]:
