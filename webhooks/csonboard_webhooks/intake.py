@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future
+from typing import TypeVar
 
 from csonboard.errors import CsonboardError, LedgerUnavailable, QueueUnavailable
 from csonboard.ledger import IncomingEvent, Ledger
@@ -28,6 +29,8 @@ from csonboard.queue import Doorbell
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 500
+
+T = TypeVar("T")
 
 
 class Intake:
@@ -73,10 +76,7 @@ class Intake:
 
     def _write(self) -> None:
         while True:
-            with self._ready:
-                while not self._pending:
-                    self._ready.wait()
-                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+            group = _take(self._ready, self._pending)
             try:
                 new = self._ledger.events.add_many([event for event, _ in group])
             except CsonboardError as exc:
@@ -99,10 +99,7 @@ class Intake:
 
     def _ring(self) -> None:
         while True:
-            with self._ring_ready:
-                while not self._to_ring:
-                    self._ring_ready.wait()
-                event_ids, self._to_ring = self._to_ring[:MAX_GROUP], self._to_ring[MAX_GROUP:]
+            event_ids = _take(self._ring_ready, self._to_ring)
             try:
                 self._doorbell.ring_many("event", event_ids)
             except QueueUnavailable as exc:
@@ -112,3 +109,14 @@ class Intake:
                 )
             except Exception:  # a bug: keep ringing for later events; the sweep covers these
                 log.exception("could not ring the queue for %d event(s)", len(event_ids))
+
+
+def _take(ready: threading.Condition, items: list[T]) -> list[T]:
+    """Wait until ``items`` (guarded by ``ready``) has something, then remove
+    and return up to MAX_GROUP of them, oldest first."""
+    with ready:
+        while not items:
+            ready.wait()
+        taken = items[:MAX_GROUP]
+        del items[:MAX_GROUP]
+        return taken
