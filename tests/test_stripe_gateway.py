@@ -1,6 +1,7 @@
 """``StripeGateway`` against the Stripe stand-in over real HTTP: what it reads from a
 Checkout Session, its idempotent writes, and how failures become StripeUnavailable
-(retry later) or StripeRefused (a person must act) -- DESIGN.md §9, stripe.md §2."""
+(retry later), StripeRefused (a person must act) or, when whatever answered is
+not the Stripe API at all, a ConfigError naming ``stripe.api_base``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import requests
 import stripe
 from flask import Flask
 
-from csonboard.errors import StripeRefused, StripeUnavailable
+from csonboard.errors import ConfigError, StripeRefused, StripeUnavailable
 from csonboard.sandbox.catalog import load_catalog
 from csonboard.sandbox.server import start_in_thread
 from csonboard.sandbox.stripe import create_app, sandbox_account
@@ -463,6 +464,71 @@ def test_an_unreachable_stripe_is_stripe_unavailable() -> None:
 
     assert isinstance(failed.value.__cause__, stripe.APIConnectionError)
     assert API_KEY not in str(failed.value)
+
+
+def _answering(status: int, body: str, content_type: str) -> Flask:
+    """A web server that is not Stripe: every path gets the same answer."""
+    app = Flask("not_stripe")
+
+    @app.route("/", defaults={"path": ""}, methods=["GET", "POST"])
+    @app.route("/<path:path>", methods=["GET", "POST"])
+    def anything(path: str) -> tuple[str, int, dict[str, str]]:
+        return body, status, {"Content-Type": content_type}
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [
+        (404, "404 page not found\n", "text/plain"),  # a web server, not Stripe
+        (200, "<html><body>Welcome to nginx!</body></html>", "text/html"),
+        (
+            404,  # Stripe's own answer for a path it does not have: the base has a path
+            json.dumps(
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": "Unrecognized request URL (GET: /stripe/v1/customers/cus_1).",
+                    }
+                }
+            ),
+            "application/json",
+        ),
+    ],
+    ids=["plain-text-404", "html-200", "unrecognized-url"],
+)
+def test_an_answer_that_is_not_the_stripe_api_is_a_config_error_naming_api_base(
+    status: int, body: str, content_type: str
+) -> None:
+    server = start_in_thread(_answering(status, body, content_type))
+    try:
+        gateway = StripeGateway(API_KEY, api_base=server.url, max_network_retries=0)
+        for call in (
+            lambda: gateway.customer_metadata("cus_1"),
+            lambda: gateway.price("price_1"),  # an operator read: not "no such price"
+        ):
+            with pytest.raises(ConfigError) as wrong:
+                call()
+            assert wrong.value.key == "stripe.api_base"
+            assert server.url in str(wrong.value)
+            assert "CSONBOARD_STRIPE_API_BASE" in str(wrong.value)
+            assert wrong.value.transient is False
+    finally:
+        server.stop()
+
+
+def test_a_5xx_that_is_not_json_is_still_an_outage() -> None:
+    server = start_in_thread(_answering(502, "<html>Bad Gateway</html>", "text/html"))
+    try:
+        gateway = StripeGateway(API_KEY, api_base=server.url, max_network_retries=0)
+        with pytest.raises(StripeUnavailable) as outage:
+            gateway.customer_metadata("cus_1")
+    finally:
+        server.stop()
+
+    assert "HTTP 502" in str(outage.value)
+    assert "not JSON" in str(outage.value)
 
 
 def test_an_event_is_read_back_exactly_as_the_api_sent_it(standin: StandIn) -> None:

@@ -1,0 +1,210 @@
+"""The Stripe API calls csonboard makes, with ``stripe.StripeClient``.
+
+Results are the plain records of :mod:`csonboard.stripe_api.records`: stripe-python
+16 objects are not dicts, and nothing outside this package should care. Network
+retries are turned on (``StripeClient`` has none by default); writes carry
+deterministic idempotency keys chosen by the caller, so a replay repeats
+Stripe's first answer instead of creating a second customer.
+
+Failure policy: see :mod:`csonboard.stripe_api.calls` (outage -> StripeUnavailable,
+refusal -> StripeRefused, something that is not the Stripe API -> ConfigError).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import stripe
+
+from csonboard.errors import ConfigError
+from csonboard.settings import Settings
+from csonboard.stripe_api import records
+from csonboard.stripe_api.calls import STRIPE_API, calling, reading, unless_missing
+from csonboard.stripe_api.records import (
+    Buyer,
+    CheckoutSession,
+    PriceSummary,
+    ProductSummary,
+    SessionSummary,
+    Subscription,
+    field,
+    plain,
+)
+
+_T = TypeVar("_T")
+
+
+class StripeGateway:
+    """Stripe as csonboard sees it. One instance per process is plenty."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        max_network_retries: int = 2,
+        timeout: float = 30.0,
+        page_size: int = 100,
+    ) -> None:
+        self._page_size = page_size
+        self.api_base = api_base or STRIPE_API
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else {},
+            max_network_retries=max_network_retries,
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StripeGateway:
+        """Raises ConfigError when no API key is set."""
+        if settings.stripe.api_key is None:
+            raise ConfigError("stripe.api_key", "required: set CSONBOARD_STRIPE_API_KEY")
+        return cls(
+            settings.stripe.api_key.get_secret_value(),
+            api_base=settings.stripe.api_base or None,
+            max_network_retries=settings.stripe.max_network_retries,
+            timeout=settings.stripe.timeout_seconds,
+        )
+
+    def checkout_session(self, session_id: str) -> CheckoutSession:
+        """The session as Stripe has it now, with every line item (all pages)."""
+        with self._calling(f"retrieve checkout session {session_id}"):
+            session = self._client.v1.checkout.sessions.retrieve(session_id)
+            items = self._client.v1.checkout.sessions.line_items.list(
+                session_id, {"limit": self._page_size}
+            )
+            line_items = tuple(records.line_item(item) for item in items.auto_paging_iter())
+        return records.checkout_session(session, line_items)
+
+    def create_customer(
+        self, buyer: Buyer, *, metadata: Mapping[str, str], idempotency_key: str
+    ) -> str:
+        """Create a customer for a guest checkout; returns its id. The same key
+        returns the same customer for at least 24 hours."""
+        params: dict[str, Any] = {"metadata": dict(metadata)}
+        for name in ("email", "name", "phone"):
+            if getattr(buyer, name):
+                params[name] = getattr(buyer, name)
+        if buyer.address:
+            params["address"] = {k: v for k, v in vars(buyer.address).items() if v}
+        with self._calling("create customer"):
+            customer = self._client.v1.customers.create(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            )
+        return str(customer.id)
+
+    def update_customer_metadata(
+        self, customer_id: str, metadata: Mapping[str, str], *, idempotency_key: str
+    ) -> None:
+        """Merge ``metadata`` into the customer's metadata."""
+        with self._calling(f"update customer {customer_id}"):
+            self._client.v1.customers.update(
+                customer_id, {"metadata": dict(metadata)}, {"idempotency_key": idempotency_key}
+            )
+
+    def event_body(self, event_id: str) -> bytes:
+        """An event's JSON exactly as the API returned it (the last 30 days only;
+        older ones are StripeRefused with HTTP 404)."""
+        with self._calling(f"retrieve event {event_id}"):
+            return self._event_json(event_id)
+
+    def subscription(self, subscription_id: str) -> Subscription:
+        """The subscription's current state (status, cancellation, items)."""
+        with self._calling(f"retrieve subscription {subscription_id}"):
+            return records.subscription(self._client.v1.subscriptions.retrieve(subscription_id))
+
+    def sessions_of_subscription(self, subscription_id: str) -> list[str]:
+        """Ids of the Checkout Sessions that created this subscription (none for
+        one made in the Dashboard or by the API)."""
+        with self._calling(f"list checkout sessions of {subscription_id}"):
+            found = self._client.v1.checkout.sessions.list(
+                {"subscription": subscription_id, "limit": 10}
+            )
+            return [session.id for session in found.data]
+
+    def customer_metadata(self, customer_id: str) -> dict[str, str]:
+        with self._calling(f"retrieve customer {customer_id}"):
+            return plain(field(self._client.v1.customers.retrieve(customer_id), "metadata"))
+
+    # -- operator reads (replay, reconcile, plans check) ------------------------------
+    #
+    # Failure policy as above, plus: a key Stripe refuses (401) or that lacks the
+    # permission (403) is a ConfigError naming stripe.api_key, and "no such
+    # object" (404) is None where the method says so, for the caller to report.
+
+    def event_body_if_kept(self, event_id: str) -> bytes | None:
+        """An event's JSON as the API returns it, or None when Stripe has no such
+        event: a wrong id, or an event older than the 30 days Stripe keeps them."""
+        return self._unless_missing(
+            f"retrieve event {event_id}", lambda: self._event_json(event_id)
+        )
+
+    def paid_sessions(self, since: datetime) -> list[SessionSummary]:
+        """Complete Checkout Sessions created at or after ``since`` that are paid
+        or need no payment, newest first (all pages). A complete session without
+        ``payment_status`` (API versions before 2020-08-27) counts as paid, as in
+        the onboarding. Setup-mode sessions buy nothing and are left out."""
+        params: dict[str, Any] = {
+            "created": {"gte": int(since.timestamp())},
+            "status": "complete",
+            "limit": self._page_size,
+        }
+        with self._reading("list checkout sessions"):
+            page = self._client.v1.checkout.sessions.list(params)  # type: ignore[arg-type]
+            found = [records.session_summary(session) for session in page.auto_paging_iter()]
+        return [
+            s
+            for s in found
+            if s.payment_status in (None, "paid", "no_payment_required") and s.mode != "setup"
+        ]
+
+    def price(self, price_id: str) -> PriceSummary | None:
+        """The price, or None when Stripe has no such price."""
+        return self._unless_missing(
+            f"retrieve price {price_id}",
+            lambda: records.price_summary(self._client.v1.prices.retrieve(price_id)),
+        )
+
+    def prices_by_lookup_key(self, lookup_keys: Sequence[str]) -> dict[str, list[PriceSummary]]:
+        """Every price (active or archived) holding each lookup key; a key no
+        price holds maps to an empty list. Asks 10 keys at a time (Stripe's limit)."""
+        found: dict[str, list[PriceSummary]] = {key: [] for key in lookup_keys}
+        keys = list(found)
+        for start in range(0, len(keys), 10):
+            batch = keys[start : start + 10]
+            params: dict[str, Any] = {"lookup_keys": batch, "limit": self._page_size}
+            with self._reading("list prices by lookup key"):
+                page = self._client.v1.prices.list(params)  # type: ignore[arg-type]
+                for price in page.auto_paging_iter():
+                    summary = records.price_summary(price)
+                    if summary.lookup_key in found:
+                        found[summary.lookup_key].append(summary)
+        return found
+
+    def product(self, product_id: str) -> ProductSummary | None:
+        """The product, or None when Stripe has no such product."""
+        return self._unless_missing(
+            f"retrieve product {product_id}",
+            lambda: records.product_summary(self._client.v1.products.retrieve(product_id)),
+        )
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def _event_json(self, event_id: str) -> bytes:
+        event = self._client.v1.events.retrieve(event_id)
+        response = event.last_response
+        return response.body.encode("utf-8") if response else str(event).encode("utf-8")
+
+    def _calling(self, what: str) -> AbstractContextManager[None]:
+        return calling(what, self.api_base)
+
+    def _reading(self, what: str) -> AbstractContextManager[None]:
+        return reading(what, self.api_base)
+
+    def _unless_missing(self, what: str, fetch: Callable[[], _T]) -> _T | None:
+        return unless_missing(what, fetch, self.api_base)
