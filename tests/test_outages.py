@@ -156,9 +156,11 @@ def test_poison_work_is_dead_at_once_and_holds_up_nothing(shop: SandboxStack) ->
     assert [shop.wait_for(s).status for s in good] == ["done"] * 3
 
 
-def test_a_stripe_answer_that_is_not_json_is_a_clear_transient_error() -> None:
+def test_a_stripe_answering_a_5xx_page_is_a_clear_transient_error() -> None:
     garbage = Flask("not-stripe")
-    garbage.add_url_rule("/<path:anything>", view_func=lambda anything: "<html>Bad gateway</html>")
+    garbage.add_url_rule(
+        "/<path:anything>", view_func=lambda anything: ("<html>Bad gateway</html>", 502)
+    )
     server = start_in_thread(garbage)
     try:
         gateway = StripeGateway("sk_test_x", api_base=server.url, max_network_retries=0)
@@ -168,7 +170,7 @@ def test_a_stripe_answer_that_is_not_json_is_a_clear_transient_error() -> None:
         server.stop()
 
 
-def test_a_stripe_that_keeps_answering_garbage_dead_letters_instead_of_looping(
+def test_an_api_base_that_is_not_stripe_dead_letters_at_once_naming_the_setting(
     tmp_path: Path,
 ) -> None:
     garbage = Flask("not-stripe")
@@ -190,11 +192,13 @@ def test_a_stripe_that_keeps_answering_garbage_dead_letters_instead_of_looping(
 
             dead = shop.wait_for(session_id, timeout=30)
 
+            # Retrying cannot fix a wrong address: no three tries, one clear line.
             assert (dead.status, dead.step) == ("dead", "fetch_session")
             assert "Stripe retrieve checkout session" in (dead.last_error or "")
+            assert "stripe.api_base" in (dead.last_error or "")
             [step] = [
                 s for s in shop.ledger.onboardings.steps(session_id) if s.step == "fetch_session"
             ]
-            assert step.attempts == 3
+            assert step.attempts == 1
     finally:
         server.stop()
