@@ -1,4 +1,4 @@
-"""What each Stripe event type means to csonboard (DESIGN.md §2.2).
+"""What each Stripe event type means to csonboard (the worker routes by type).
 
 - ``checkout.session.completed`` / ``.async_payment_succeeded``: fulfil the
   session (start its onboarding, or reopen one awaiting payment);

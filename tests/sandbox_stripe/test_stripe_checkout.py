@@ -1,5 +1,5 @@
 """Checkout Sessions through the real stripe library: create, retrieve, expand, line
-items, list, and the parameter checks Stripe makes (stripe.md §3)."""
+items, list, and the parameter checks Stripe makes."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``POST /webhooks/stripe``: verify, store exactly once, ring the queue, answer.
 
-Answers (DESIGN.md §7): 200 ``{"status": "accepted"|"duplicate", "event": id}``;
+Answers (a stable contract): 200 ``{"status": "accepted"|"duplicate", "event": id}``;
 400 ``{"error": ...}`` for a bad signature, a stale or future timestamp, the
 wrong mode or an unparsable body; 413 over the size limit; 415 for a body that
 is not declared JSON; 503 only when the ledger itself is down (so that Stripe

@@ -1,6 +1,6 @@
 """The ``csonboard`` command: the composition root that wires the pieces together.
 
-Exit status (DESIGN.md §7): 0 on success; 1 when the requested work failed;
+Exit status: 0 on success; 1 when the requested work failed;
 2 on bad usage or configuration. Expected failures print one line, never a
 traceback.
 """

@@ -1,4 +1,4 @@
-"""The onboarding steps, in order (DESIGN.md §2.3). Each takes the :class:`Run`
+"""The onboarding steps, in order. Each takes the :class:`Run`
 and returns its result, which is checkpointed before the next step starts.
 Results never hold secrets.
 
