@@ -1,4 +1,4 @@
-"""Dependency direction (DESIGN.md §1): the core never imports Flask or the
+"""Dependency direction: the core never imports Flask or the
 receiver; only the sandbox and the receiver speak HTTP as servers."""
 
 from __future__ import annotations

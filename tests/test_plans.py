@@ -1,7 +1,6 @@
 """The plan catalog (``csonboard.plans``): loading, matching, project names, the
 one-line ConfigError an operator gets for each kind of mistake, and the promise
-that ``config/plans.example.toml`` sells exactly what the sandbox seed offers
-(DESIGN.md §5)."""
+that ``config/plans.example.toml`` sells exactly what the sandbox seed offers."""
 
 from __future__ import annotations
 

@@ -146,8 +146,11 @@ class ComputeStacksValidationError(ComputeStacksError, PermanentError):
 
 
 class ComputeStacksProtocolError(ComputeStacksError, PermanentError):
-    """The response was not what the API promises (not JSON, a field missing).
-    Usually the URL points at something that is not the ComputeStacks API."""
+    """The response was not what the API promises: JSON of the wrong shape (a
+    field missing or mistyped), an empty body where JSON is promised, or a
+    status the API does not use. An answer that cannot have come from the
+    ComputeStacks API at all (a web server's page, a redirect) is instead a
+    :class:`ConfigError` naming ``cs.url``."""
 
 
 # -- Stripe ------------------------------------------------------------------------

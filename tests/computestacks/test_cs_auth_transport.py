@@ -1,5 +1,6 @@
-"""Reference §12, auth and transport (1-6): the client against the simulator
-over real HTTP, with hand-made requests where the exact wire matters."""
+"""Auth and transport (Basic auth and its lockout, API versions, pagination,
+throttling, 404 shapes): the client against the simulator over real HTTP, with
+hand-made requests where the exact wire matters."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def _query(url: str) -> dict[str, list[str]]:
 FOUR_HOURS = 4 * 3600
 
 
-def test_12_1_basic_auth_accepts_only_issued_pairs(sim: Sim, customer: Customer) -> None:
+def test_basic_auth_accepts_only_issued_pairs(sim: Sim, customer: Customer) -> None:
     assert customer.client.list_products()
     wrong = customer.client.as_user(customer.username, "not-the-password")
     with pytest.raises(ComputeStacksAuthError):
@@ -41,7 +42,7 @@ def test_12_1_basic_auth_accepts_only_issued_pairs(sim: Sim, customer: Customer)
     assert login.status_code == 401
 
 
-def test_12_1_admin_api_refuses_non_admins_and_anonymous_with_401_never_403(
+def test_admin_api_refuses_non_admins_and_anonymous_with_401_never_403(
     sim: Sim, customer: Customer
 ) -> None:
     with pytest.raises(ComputeStacksAuthError):
@@ -52,14 +53,14 @@ def test_12_1_admin_api_refuses_non_admins_and_anonymous_with_401_never_403(
         assert (response.status_code, response.json()) == (401, NOT_AUTHORIZED)
 
 
-def test_12_1_user_api_without_basic_auth_is_an_empty_oauth_401(sim: Sim) -> None:
+def test_user_api_without_basic_auth_is_an_empty_oauth_401(sim: Sim) -> None:
     response = sim.raw("GET", "/api/products", auth=None)
     assert response.status_code == 401
     assert response.content == b""
     assert response.headers["WWW-Authenticate"].startswith("Bearer ")
 
 
-def test_12_2_five_bad_passwords_lock_every_credential_for_four_hours(
+def test_five_bad_passwords_lock_every_credential_for_four_hours(
     sim: Sim, admin: ComputeStacksClient, customer: Customer, clock: FakeClock
 ) -> None:
     second = admin.create_api_credential(customer.user.id, "second")
@@ -80,7 +81,7 @@ def test_12_2_five_bad_passwords_lock_every_credential_for_four_hours(
     assert customer.client.list_products()
 
 
-def test_12_2_a_good_password_resets_the_failure_count(sim: Sim, customer: Customer) -> None:
+def test_a_good_password_resets_the_failure_count(sim: Sim, customer: Customer) -> None:
     wrong = customer.client.as_user(customer.username, "wrong")
     for _ in range(2):
         for _ in range(4):
@@ -92,7 +93,7 @@ def test_12_2_a_good_password_resets_the_failure_count(sim: Sim, customer: Custo
     assert sim.user_state(customer.user.id)["locked"] is False
 
 
-def test_12_2_the_client_never_retries_a_401(sim: Sim, customer: Customer) -> None:
+def test_the_client_never_retries_a_401(sim: Sim, customer: Customer) -> None:
     wrong = ComputeStacksClient(
         sim.url,
         sim.session,
@@ -106,7 +107,7 @@ def test_12_2_the_client_never_retries_a_401(sim: Sim, customer: Customer) -> No
     assert sim.user_state(customer.user.id)["failed_attempts"] == 1
 
 
-def test_12_2_lockout_can_be_switched_off() -> None:
+def test_lockout_can_be_switched_off() -> None:
     app = create_app(
         load_catalog(), admin_username=ADMIN_USERNAME, admin_password=ADMIN_PASSWORD, lockout=False
     )
@@ -125,7 +126,7 @@ def test_12_2_lockout_can_be_switched_off() -> None:
         server.stop()
 
 
-def test_12_3_obsolete_and_unknown_versions_are_422_with_supported_false(sim: Sim) -> None:
+def test_obsolete_and_unknown_versions_are_422_with_supported_false(sim: Sim) -> None:
     for version in ("40", "50", "81", "abc"):
         response = sim.raw(
             "GET", "/api/products", accept=f"application/json; api_version={version}"
@@ -140,7 +141,7 @@ def test_12_3_obsolete_and_unknown_versions_are_422_with_supported_false(sim: Si
         obsolete.list_products()
 
 
-def test_12_3_deprecated_versions_are_served_with_a_warning_header(sim: Sim) -> None:
+def test_deprecated_versions_are_served_with_a_warning_header(sim: Sim) -> None:
     for version in (51, 60, 65, 71):
         response = sim.raw(
             "GET", "/api/products", accept=f"application/json; api_version={version}"
@@ -153,23 +154,21 @@ def test_12_3_deprecated_versions_are_served_with_a_warning_header(sim: Sim) -> 
     assert client.list_products()
 
 
-def test_12_3_absent_version_means_latest(sim: Sim) -> None:
+def test_absent_version_means_latest(sim: Sim) -> None:
     for accept in ("application/json", "application/json; api_version=80"):
         response = sim.raw("GET", "/api/products", accept=accept)
         assert response.status_code == 200
         assert "API-Deprecated" not in response.headers
 
 
-def test_12_3_non_json_accept_is_406_plain_text(sim: Sim) -> None:
+def test_non_json_accept_is_406_plain_text(sim: Sim) -> None:
     for accept in ("text/html", None):
         response = sim.raw("GET", "/api/products", accept=accept)
         assert response.status_code == 406
         assert response.headers["Content-Type"].startswith("text/plain")
 
 
-def test_12_4_lists_paginate_with_total_per_page_and_link(
-    sim: Sim, admin: ComputeStacksClient
-) -> None:
+def test_lists_paginate_with_total_per_page_and_link(sim: Sim, admin: ComputeStacksClient) -> None:
     for i in range(34):
         admin.create_user(NewUser(fname="F", lname=f"L{i:02}", email=f"u{i}@example.com"))
     first = sim.raw("GET", "/api/admin/users")
@@ -187,7 +186,7 @@ def test_12_4_lists_paginate_with_total_per_page_and_link(
     assert set(last.links) == {"first", "prev"}
 
 
-def test_12_4_the_client_follows_pages_to_the_end(sim: Sim, admin: ComputeStacksClient) -> None:
+def test_the_client_follows_pages_to_the_end(sim: Sim, admin: ComputeStacksClient) -> None:
     small_pages = ComputeStacksClient(
         sim.url, sim.session, username=ADMIN_USERNAME, password=ADMIN_PASSWORD, page_size=1
     )
@@ -196,9 +195,7 @@ def test_12_4_the_client_follows_pages_to_the_end(sim: Sim, admin: ComputeStacks
     assert locations == admin.list_locations()
 
 
-def test_12_5_throttling_is_429_plain_text_with_ratelimit_headers(
-    sim: Sim, clock: FakeClock
-) -> None:
+def test_throttling_is_429_plain_text_with_ratelimit_headers(sim: Sim, clock: FakeClock) -> None:
     sim.fault(method="GET", path="/api/products", status=429, reset_after=20)
     response = sim.raw("GET", "/api/products")
     assert response.status_code == 429
@@ -208,7 +205,7 @@ def test_12_5_throttling_is_429_plain_text_with_ratelimit_headers(
     assert "Retry-After" not in response.headers
 
 
-def test_12_5_the_client_waits_for_ratelimit_reset_then_succeeds(
+def test_the_client_waits_for_ratelimit_reset_then_succeeds(
     sim: Sim, admin: ComputeStacksClient, sleeps: list[float]
 ) -> None:
     sim.fault(method="GET", path="/api/products", status=429, reset_after=7)
@@ -216,7 +213,7 @@ def test_12_5_the_client_waits_for_ratelimit_reset_then_succeeds(
     assert sleeps == [7.0]
 
 
-def test_12_6_missing_records_are_404_with_an_empty_body(
+def test_missing_records_are_404_with_an_empty_body(
     sim: Sim, admin: ComputeStacksClient, customer: Customer
 ) -> None:
     for path in ("/api/admin/users/999", "/api/orders/no-such-order", "/api/projects/999"):
@@ -230,7 +227,7 @@ def test_12_6_missing_records_are_404_with_an_empty_body(
     assert admin.find_user_by_email("missing@example.com") is None
 
 
-def test_12_6_unknown_api_paths_get_the_unknown_api_call_envelope(sim: Sim) -> None:
+def test_unknown_api_paths_get_the_unknown_api_call_envelope(sim: Sim) -> None:
     envelope = {"errors": ["Unknown API Call. Please check the documentation."]}
     # The docs' credential path, and a verb nothing routes.
     for method, path in (("POST", "/api/users/2/api_credentials"), ("PATCH", "/api/products")):
@@ -250,9 +247,7 @@ def test_12_6_unknown_api_paths_get_the_unknown_api_call_envelope(sim: Sim) -> N
         ("DELETE", "/api/admin/projects/1"),
     ],
 )
-def test_12_6_routed_but_missing_actions_are_non_json_404s(
-    sim: Sim, method: str, path: str
-) -> None:
+def test_routed_but_missing_actions_are_non_json_404s(sim: Sim, method: str, path: str) -> None:
     response = sim.raw(method, path)
     assert response.status_code == 404
     assert response.headers["Content-Type"].startswith("text/html")

@@ -1,4 +1,4 @@
-"""Reference §12, orders (13-17): strong params and validation, the 201 answer,
+"""Orders: strong params and validation, the 201 answer,
 asynchronous progress on the injected clock, visibility, no idempotency."""
 
 from __future__ import annotations
@@ -44,9 +44,7 @@ def _refusal(customer: Customer, order: NewOrder) -> list[object]:
     return caught.value.errors
 
 
-def test_12_13_image_id_is_dropped_so_the_order_is_an_invalid_image(
-    sim: Sim, customer: Customer
-) -> None:
+def test_image_id_is_dropped_so_the_order_is_an_invalid_image(sim: Sim, customer: Customer) -> None:
     container = {"image_id": 100, "name": "wp", "resources": {"product_id": 10}}
     response = _post(
         sim, customer, {"project_name": "p", "location_id": 1, "containers": [container]}
@@ -56,7 +54,7 @@ def test_12_13_image_id_is_dropped_so_the_order_is_an_invalid_image(
     assert sim.state()["orders"] == []
 
 
-def test_12_13_project_name_is_always_required(customer: Customer) -> None:
+def test_project_name_is_always_required(customer: Customer) -> None:
     assert _refusal(customer, NewOrder("", (NGINX,), location_id=1)) == ["Missing project name"]
     assert _refusal(customer, NewOrder("p", (), location_id=1)) == ["Missing containers"]
 
@@ -68,14 +66,14 @@ def test_12_13_project_name_is_always_required(customer: Customer) -> None:
         (13, "Invalid package: 13"),
     ],
 )
-def test_12_13_products_must_exist_and_be_in_the_billing_plan(
+def test_products_must_exist_and_be_in_the_billing_plan(
     customer: Customer, product_id: int, message: str
 ) -> None:
     order = NewOrder("p", (OrderContainer(1020, product_id, "web"),), location_id=1)
     assert _refusal(customer, order) == [message]
 
 
-def test_12_13_products_must_fit_the_image_minimums(admin: ComputeStacksClient) -> None:
+def test_products_must_fit_the_image_minimums(admin: ComputeStacksClient) -> None:
     reseller = make_customer(admin, "reseller@example.com", user_group_id=2)
     order = NewOrder("p", (OrderContainer(1010, 13, "db"),), location_id=1)
     (message,) = _refusal(reseller, order)
@@ -83,14 +81,14 @@ def test_12_13_products_must_fit_the_image_minimums(admin: ComputeStacksClient) 
     assert message.startswith("Package Tiny (resellers only) not suitable for the image MariaDB.")
 
 
-def test_12_13_missing_product_selection_is_refused(sim: Sim, customer: Customer) -> None:
+def test_missing_product_selection_is_refused(sim: Sim, customer: Customer) -> None:
     response = _post(
         sim, customer, {"project_name": "p", "containers": [{"image_variant_id": 1020}]}
     )
     assert response.json() == {"errors": ["Missing package selection for Nginx"]}
 
 
-def test_12_13_products_must_be_sold_in_a_region_of_the_location(
+def test_products_must_be_sold_in_a_region_of_the_location(
     admin: ComputeStacksClient,
 ) -> None:
     reseller = make_customer(admin, "reseller@example.com", user_group_id=2)
@@ -100,14 +98,14 @@ def test_12_13_products_must_be_sold_in_a_region_of_the_location(
     assert caught.value.status == 500
 
 
-def test_12_13_required_dependencies_must_be_ordered_together(customer: Customer) -> None:
+def test_required_dependencies_must_be_ordered_together(customer: Customer) -> None:
     errors = _refusal(customer, NewOrder("p", (WORDPRESS,), location_id=1))
     assert errors == ["Missing required dependent services. Have [100], Need [101]", 1000]
     placed = customer.client.create_order(NewOrder("p", (WORDPRESS, MARIADB), location_id=1))
     assert placed.id
 
 
-def test_12_13_domains_already_in_use_are_refused(customer: Customer) -> None:
+def test_domains_already_in_use_are_refused(customer: Customer) -> None:
     web = OrderContainer(1020, 10, "web", domains=("shop.example", "shop.example"))
     assert _refusal(customer, NewOrder("p", (web,), location_id=1)) == [
         "Domain shop.example already in use."
@@ -119,7 +117,7 @@ def test_12_13_domains_already_in_use_are_refused(customer: Customer) -> None:
     ]
 
 
-def test_12_13_over_quota_is_422_with_an_empty_list(
+def test_over_quota_is_422_with_an_empty_list(
     sim: Sim, customer: Customer, clock: FakeClock
 ) -> None:
     sim.control("POST", "orders", {"max_containers": 3})
@@ -130,7 +128,7 @@ def test_12_13_over_quota_is_422_with_an_empty_list(
     assert customer.client.create_order(single).id
 
 
-def test_12_13_unpermitted_keys_vanish(sim: Sim, customer: Customer) -> None:
+def test_unpermitted_keys_vanish(sim: Sim, customer: Customer) -> None:
     container = {**NGINX.to_body(), "qty": 5, "source": "clone-me"}
     order = {"project_name": "p", "location_id": 1, "region_id": 3, "containers": [container]}
     response = _post(sim, customer, order)
@@ -142,7 +140,7 @@ def test_12_13_unpermitted_keys_vanish(sim: Sim, customer: Customer) -> None:
     assert (raw_container["qty"], raw_container["source"]) == (1, None)
 
 
-def test_12_13_a_location_outside_the_users_group_is_a_500(sim: Sim, customer: Customer) -> None:
+def test_a_location_outside_the_users_group_is_a_500(sim: Sim, customer: Customer) -> None:
     toronto = NewOrder("p", (NGINX,), location_id=2)
     with pytest.raises(ComputeStacksUnavailable) as caught:
         customer.client.create_order(toronto)
@@ -155,7 +153,7 @@ def test_12_13_a_location_outside_the_users_group_is_a_500(sim: Sim, customer: C
     assert sim.state()["orders"] == []
 
 
-def test_12_13_missing_order_root_is_a_500(sim: Sim, customer: Customer) -> None:
+def test_missing_order_root_is_a_500(sim: Sim, customer: Customer) -> None:
     response = sim.raw(
         "POST", "/api/orders", auth=(customer.username, customer.password), json={"x": 1}
     )
@@ -163,7 +161,7 @@ def test_12_13_missing_order_root_is_a_500(sim: Sim, customer: Customer) -> None
     assert "errors" in response.json()
 
 
-def test_12_14_create_answers_201_while_already_pending(sim: Sim, customer: Customer) -> None:
+def test_create_answers_201_while_already_pending(sim: Sim, customer: Customer) -> None:
     response = _post(
         sim,
         customer,
@@ -182,7 +180,7 @@ def test_12_14_create_answers_201_while_already_pending(sim: Sim, customer: Cust
     assert customer.client.get_order(body["id"]).status is OrderStatus.PENDING
 
 
-def test_12_15_orders_go_pending_processing_completed_with_a_project(
+def test_orders_go_pending_processing_completed_with_a_project(
     sim: Sim, customer: Customer, clock: FakeClock
 ) -> None:
     sim.control("POST", "orders", {"pending_seconds": 2, "processing_seconds": 3})
@@ -207,11 +205,11 @@ def test_12_15_orders_go_pending_processing_completed_with_a_project(
     assert [p.id for p in customer.client.list_projects()] == [project_id]
 
 
-def test_12_15_a_pending_order_already_names_the_project_it_asked_for(
+def test_a_pending_order_already_names_the_project_it_asked_for(
     sim: Sim, customer: Customer
 ) -> None:
-    # order_data echoes the request (reference §7.2): how a retry after a lost
-    # answer recognises its own order before any project exists.
+    # order_data echoes the request: how a retry after a lost answer
+    # recognises its own order before any project exists.
     sim.control("POST", "orders", {"outcome": "stuck"})
     placed = place_wordpress(customer.client, "blog")
 
@@ -224,7 +222,7 @@ def test_12_15_a_pending_order_already_names_the_project_it_asked_for(
     )
 
 
-def test_12_15_orders_can_be_made_to_fail(sim: Sim, customer: Customer, clock: FakeClock) -> None:
+def test_orders_can_be_made_to_fail(sim: Sim, customer: Customer, clock: FakeClock) -> None:
     sim.control("POST", "orders", {"outcome": "fail"})
     placed = place_wordpress(customer.client)
     clock.advance(60)
@@ -232,16 +230,14 @@ def test_12_15_orders_can_be_made_to_fail(sim: Sim, customer: Customer, clock: F
     assert customer.client.list_projects() == ()
 
 
-def test_12_15_stuck_orders_stay_pending_forever(
-    sim: Sim, customer: Customer, clock: FakeClock
-) -> None:
+def test_stuck_orders_stay_pending_forever(sim: Sim, customer: Customer, clock: FakeClock) -> None:
     sim.control("POST", "orders", {"outcome": "stuck"})
     placed = place_wordpress(customer.client)
     clock.advance(365 * 24 * 3600)
     assert customer.client.get_order(placed.id).status is OrderStatus.PENDING
 
 
-def test_12_15_the_plan_applies_to_orders_placed_after_it(
+def test_the_plan_applies_to_orders_placed_after_it(
     sim: Sim, customer: Customer, clock: FakeClock
 ) -> None:
     before = place_wordpress(customer.client, "before")
@@ -252,7 +248,7 @@ def test_12_15_the_plan_applies_to_orders_placed_after_it(
     assert customer.client.get_order(after.id).status is OrderStatus.PENDING
 
 
-def test_12_16_orders_are_visible_only_to_their_owner(
+def test_orders_are_visible_only_to_their_owner(
     sim: Sim, admin: ComputeStacksClient, customer: Customer
 ) -> None:
     placed = place_wordpress(customer.client)
@@ -267,7 +263,7 @@ def test_12_16_orders_are_visible_only_to_their_owner(
     assert (response.status_code, response.content) == (404, b"")
 
 
-def test_12_16_admin_reads_use_deployment_and_the_list_is_a_bare_array(
+def test_admin_reads_use_deployment_and_the_list_is_a_bare_array(
     sim: Sim, admin: ComputeStacksClient, customer: Customer, clock: FakeClock
 ) -> None:
     placed = place_wordpress(customer.client)
@@ -284,7 +280,7 @@ def test_12_16_admin_reads_use_deployment_and_the_list_is_a_bare_array(
     assert [row["order"]["id"] for row in listed] == [placed.id]
 
 
-def test_12_16_the_users_list_is_newest_first_across_pages(
+def test_the_users_list_is_newest_first_across_pages(
     sim: Sim, customer: Customer, clock: FakeClock
 ) -> None:
     placed = []
@@ -297,7 +293,7 @@ def test_12_16_the_users_list_is_newest_first_across_pages(
     assert [o.id for o in small.list_orders()] == placed[::-1]
 
 
-def test_12_17_repeating_the_post_creates_another_order(sim: Sim, customer: Customer) -> None:
+def test_repeating_the_post_creates_another_order(sim: Sim, customer: Customer) -> None:
     first = place_wordpress(customer.client)
     second = place_wordpress(customer.client)
     assert first.id != second.id

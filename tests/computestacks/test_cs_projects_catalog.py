@@ -1,4 +1,7 @@
-"""Reference §12, projects and teardown (18) and the catalog fixtures (19)."""
+"""Projects and their teardown (delete answers 202, then the project is
+``deleting``, hidden, and later gone; admins may delete any project) and the
+catalog the client reads: products repeated per region with decimal strings,
+all locations, images with their settings, dependencies and variants."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ def _project(customer: Customer, clock: FakeClock) -> int:
     return project_id
 
 
-def test_12_18_project_delete_is_202_then_deleting_hidden_and_later_gone(
+def test_project_delete_is_202_then_deleting_hidden_and_later_gone(
     sim: Sim, admin: ComputeStacksClient, customer: Customer, clock: FakeClock
 ) -> None:
     sim.control("POST", "projects", {"deleting_seconds": 30})
@@ -43,7 +46,7 @@ def test_12_18_project_delete_is_202_then_deleting_hidden_and_later_gone(
     assert admin.list_user_projects(customer.user.id) == ()
 
 
-def test_12_18_admins_may_delete_any_project_strangers_may_not(
+def test_admins_may_delete_any_project_strangers_may_not(
     sim: Sim, admin: ComputeStacksClient, customer: Customer, clock: FakeClock
 ) -> None:
     project_id = _project(customer, clock)
@@ -55,7 +58,7 @@ def test_12_18_admins_may_delete_any_project_strangers_may_not(
     assert customer.client.list_projects() == ()
 
 
-def test_12_18_full_teardown_projects_then_user(
+def test_full_teardown_projects_then_user(
     sim: Sim, admin: ComputeStacksClient, customer: Customer, clock: FakeClock
 ) -> None:
     _project(customer, clock)
@@ -67,7 +70,7 @@ def test_12_18_full_teardown_projects_then_user(
     assert [u["id"] for u in sim.state()["users"]] == [1]
 
 
-def test_12_19_products_repeat_per_region_with_decimal_strings(
+def test_products_repeat_per_region_with_decimal_strings(
     sim: Sim, admin: ComputeStacksClient, customer: Customer
 ) -> None:
     rows = sim.raw("GET", "/api/products", auth=(customer.username, customer.password))
@@ -83,14 +86,14 @@ def test_12_19_products_repeat_per_region_with_decimal_strings(
     assert 13 in {p.id for p in reseller.client.list_products()}
 
 
-def test_12_19_locations_list_all_but_orders_need_a_group_location(
+def test_locations_list_all_but_orders_need_a_group_location(
     customer: Customer,
 ) -> None:
     locations = customer.client.list_locations()
     assert [(loc.id, [r.id for r in loc.regions]) for loc in locations] == [(1, [1, 2]), (2, [3])]
 
 
-def test_12_19_images_carry_settings_and_dependencies_variants_come_from_admin(
+def test_images_carry_settings_and_dependencies_variants_come_from_admin(
     sim: Sim, admin: ComputeStacksClient, customer: Customer
 ) -> None:
     image = customer.client.get_image(100)
@@ -108,7 +111,7 @@ def test_12_19_images_carry_settings_and_dependencies_variants_come_from_admin(
         admin.get_admin_image(999)
 
 
-def test_12_19_every_image_is_listed_across_pages(sim: Sim) -> None:
+def test_every_image_is_listed_across_pages(sim: Sim) -> None:
     small_pages = ComputeStacksClient(
         sim.url, sim.session, username=ADMIN_USERNAME, password=ADMIN_PASSWORD, page_size=2
     )

@@ -1,5 +1,5 @@
-"""Reference §12, users and labels (7-11) and credentials (12), plus the
-admin user update/delete/SSO calls (§3.4-3.6)."""
+"""Users and labels (create, lookup, ``merge_labels``, currency and locale,
+suspension), API credentials, and the admin user update, delete and SSO calls."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _new(email: str = "ada@example.com", **fields: Any) -> NewUser:
     return NewUser(fname="Ada", lname="Lovelace", email=email, **fields)
 
 
-def test_12_7_create_requires_the_user_root(sim: Sim) -> None:
+def test_create_requires_the_user_root(sim: Sim) -> None:
     for body in ({}, {"fname": "Ada", "lname": "L", "email": "a@example.com"}, {"user": {}}):
         response = sim.raw("POST", "/api/admin/users", json=body)
         assert (response.status_code, response.json()) == (
@@ -36,7 +36,7 @@ def test_12_7_create_requires_the_user_root(sim: Sim) -> None:
     assert len(sim.state()["users"]) == 1
 
 
-def test_12_7_create_requires_fname_lname_and_email(admin: ComputeStacksClient) -> None:
+def test_create_requires_fname_lname_and_email(admin: ComputeStacksClient) -> None:
     with pytest.raises(ComputeStacksValidationError) as caught:
         admin.create_user(NewUser(fname=" ", lname="", email=""))
     assert caught.value.errors == [
@@ -46,7 +46,7 @@ def test_12_7_create_requires_fname_lname_and_email(admin: ComputeStacksClient) 
     ]
 
 
-def test_12_7_email_is_normalised_and_unique(sim: Sim, admin: ComputeStacksClient) -> None:
+def test_email_is_normalised_and_unique(sim: Sim, admin: ComputeStacksClient) -> None:
     user = admin.create_user(_new("  Ada.Lovelace@Example.COM "))
     assert user.email == "ada.lovelace@example.com"
     with pytest.raises(ComputeStacksValidationError) as caught:
@@ -56,13 +56,13 @@ def test_12_7_email_is_normalised_and_unique(sim: Sim, admin: ComputeStacksClien
 
 
 @pytest.mark.parametrize("email", ["no-at-sign", "two words@example.com", "a@b@"])
-def test_12_7_email_format_is_checked(admin: ComputeStacksClient, email: str) -> None:
+def test_email_format_is_checked(admin: ComputeStacksClient, email: str) -> None:
     with pytest.raises(ComputeStacksValidationError) as caught:
         admin.create_user(_new(email))
     assert caught.value.errors == ["Email is invalid"]
 
 
-def test_12_7_password_is_optional_checked_and_never_echoed(sim: Sim) -> None:
+def test_password_is_optional_checked_and_never_echoed(sim: Sim) -> None:
     without = _create(sim, {"fname": "A", "lname": "B", "email": "a@example.com"})
     assert without.status_code == 201
     given = _create(
@@ -89,7 +89,7 @@ def test_12_7_password_is_optional_checked_and_never_echoed(sim: Sim) -> None:
     assert "correct-horse" not in sim.session.get(f"{sim.url}/_sandbox/state").text
 
 
-def test_12_7_create_answers_201_with_the_user_root(sim: Sim) -> None:
+def test_create_answers_201_with_the_user_root(sim: Sim) -> None:
     response = _create(sim, {"fname": "A", "lname": "B", "email": "a@example.com"})
     assert response.status_code == 201
     user = response.json()["user"]
@@ -97,7 +97,7 @@ def test_12_7_create_answers_201_with_the_user_root(sim: Sim) -> None:
     assert not {"phone", "locale", "bypass_billing", "user_group"} & set(user)
 
 
-def test_12_8_the_list_endpoint_has_no_search(sim: Sim, admin: ComputeStacksClient) -> None:
+def test_the_list_endpoint_has_no_search(sim: Sim, admin: ComputeStacksClient) -> None:
     admin.create_user(_new("a@example.com", external_id="cus_a"))
     admin.create_user(_new("b@example.com", external_id="cus_b"))
     for query in ("?email=a@example.com", "?external_id=cus_a", "?q=a"):
@@ -105,7 +105,7 @@ def test_12_8_the_list_endpoint_has_no_search(sim: Sim, admin: ComputeStacksClie
         assert len(response.json()["users"]) == 3
 
 
-def test_12_8_lookup_by_external_id_and_by_base64_email(admin: ComputeStacksClient) -> None:
+def test_lookup_by_external_id_and_by_base64_email(admin: ComputeStacksClient) -> None:
     ada = admin.create_user(_new(external_id="cus_ada"))
     assert admin.find_user_by_external_id("cus_ada") == ada
     assert admin.find_user_by_email("ADA@example.com") == ada
@@ -113,20 +113,20 @@ def test_12_8_lookup_by_external_id_and_by_base64_email(admin: ComputeStacksClie
     assert admin.find_user_by_external_id("cus_nobody") is None
 
 
-def test_12_8_email_keys_with_slash_and_plus_survive_routing(admin: ComputeStacksClient) -> None:
+def test_email_keys_with_slash_and_plus_survive_routing(admin: ComputeStacksClient) -> None:
     assert "/" in base64.b64encode(b"ab?de~@example.com").decode()
     odd = admin.create_user(_new("ab?de~@example.com"))
     assert admin.find_user_by_email("ab?de~@example.com") == odd
 
 
-def test_12_8_external_id_is_not_unique(admin: ComputeStacksClient) -> None:
+def test_external_id_is_not_unique(admin: ComputeStacksClient) -> None:
     first = admin.create_user(_new("a@example.com", external_id="shared"))
     second = admin.create_user(_new("b@example.com", external_id="shared"))
     found = admin.find_user_by_external_id("shared")
     assert found is not None and found.id in {first.id, second.id}
 
 
-def test_12_8_ids_with_a_dot_cannot_be_looked_up(sim: Sim, admin: ComputeStacksClient) -> None:
+def test_ids_with_a_dot_cannot_be_looked_up(sim: Sim, admin: ComputeStacksClient) -> None:
     admin.create_user(_new(external_id="cus.1"))
     response = sim.raw("GET", "/api/admin/users/cus.1?find_by_external_id=true")
     assert response.status_code == 404
@@ -134,14 +134,14 @@ def test_12_8_ids_with_a_dot_cannot_be_looked_up(sim: Sim, admin: ComputeStacksC
         admin.find_user_by_external_id("cus.1")
 
 
-def test_12_8_lookup_by_whmcs_label(sim: Sim, admin: ComputeStacksClient) -> None:
+def test_lookup_by_whmcs_label(sim: Sim, admin: ComputeStacksClient) -> None:
     user = admin.create_user(_new(merge_labels={"whmcs": {"service_id": 41, "client_id": 7}}))
     by_service = sim.raw("GET", "/api/admin/users/41?find_by_label=whmcs_service_id")
     by_client = sim.raw("GET", "/api/admin/users/7?find_by_label=whmcs_client_id")
     assert by_service.json()["user"]["id"] == by_client.json()["user"]["id"] == user.id
 
 
-def test_12_9_merge_labels_is_a_shallow_object_merge_storing_nulls(
+def test_merge_labels_is_a_shallow_object_merge_storing_nulls(
     sim: Sim, admin: ComputeStacksClient
 ) -> None:
     user = admin.create_user(
@@ -158,7 +158,7 @@ def test_12_9_merge_labels_is_a_shallow_object_merge_storing_nulls(
     assert as_array.json()["user"]["labels"] == nulled.labels
 
 
-def test_12_9_labels_outside_merge_labels_are_dropped(sim: Sim) -> None:
+def test_labels_outside_merge_labels_are_dropped(sim: Sim) -> None:
     response = sim.raw(
         "POST",
         "/api/admin/users",
@@ -170,14 +170,14 @@ def test_12_9_labels_outside_merge_labels_are_dropped(sim: Sim) -> None:
 @pytest.mark.parametrize(
     ("sent", "stored"), [("EUR", "EUR"), ("eur", "USD"), ("JPY", "USD"), (None, "USD")]
 )
-def test_12_10_unknown_currency_is_silently_replaced_before_upcasing(
+def test_unknown_currency_is_silently_replaced_before_upcasing(
     admin: ComputeStacksClient, sent: str | None, stored: str
 ) -> None:
     assert admin.create_user(_new(currency=sent)).currency == stored
 
 
 @pytest.mark.parametrize(("sent", "stored"), [("de", "de"), ("xx", "en"), (None, "en")])
-def test_12_10_locale_defaults_to_en(
+def test_locale_defaults_to_en(
     sim: Sim, admin: ComputeStacksClient, sent: str | None, stored: str
 ) -> None:
     user = admin.create_user(_new(locale=sent))
@@ -188,15 +188,13 @@ def test_12_10_locale_defaults_to_en(
     ("sent", "confirmed"),
     [(True, True), ("false", True), ("yes", True), (False, False), ("", False)],
 )
-def test_12_10_skip_email_confirm_uses_ruby_truthiness(
-    sim: Sim, sent: object, confirmed: bool
-) -> None:
+def test_skip_email_confirm_uses_ruby_truthiness(sim: Sim, sent: object, confirmed: bool) -> None:
     body = {"fname": "A", "lname": "B", "email": "a@example.com", "skip_email_confirm": sent}
     user_id = _create(sim, body).json()["user"]["id"]
     assert sim.user_state(user_id)["confirmed"] is confirmed
 
 
-def test_12_10_user_group_unknown_is_refused_known_is_kept(admin: ComputeStacksClient) -> None:
+def test_user_group_unknown_is_refused_known_is_kept(admin: ComputeStacksClient) -> None:
     assert admin.create_user(_new("a@example.com")).user_group_id == 1
     assert admin.create_user(_new("b@example.com", user_group_id=2)).user_group_id == 2
     with pytest.raises(ComputeStacksValidationError) as caught:
@@ -204,7 +202,7 @@ def test_12_10_user_group_unknown_is_refused_known_is_kept(admin: ComputeStacksC
     assert caught.value.errors == ["User group must exist"]
 
 
-def test_12_11_suspension_is_202_empty_object_and_flips_active(
+def test_suspension_is_202_empty_object_and_flips_active(
     sim: Sim, admin: ComputeStacksClient, customer: Customer
 ) -> None:
     user_id = customer.user.id
@@ -217,7 +215,7 @@ def test_12_11_suspension_is_202_empty_object_and_flips_active(
     assert admin.get_user(user_id).active is True
 
 
-def test_12_11_suspended_users_authenticate_but_their_orders_fail(
+def test_suspended_users_authenticate_but_their_orders_fail(
     admin: ComputeStacksClient, customer: Customer, clock: FakeClock
 ) -> None:
     admin.suspend_user(customer.user.id)
@@ -230,7 +228,7 @@ def test_12_11_suspended_users_authenticate_but_their_orders_fail(
     assert order.project_id is None
 
 
-def test_12_12_each_post_mints_a_fresh_pair_and_old_ones_keep_working(
+def test_each_post_mints_a_fresh_pair_and_old_ones_keep_working(
     sim: Sim, admin: ComputeStacksClient, customer: Customer
 ) -> None:
     second = admin.create_api_credential(customer.user.id, "again")
@@ -242,7 +240,7 @@ def test_12_12_each_post_mints_a_fresh_pair_and_old_ones_keep_working(
     assert sim.user_state(customer.user.id)["credentials"] == 2
 
 
-def test_12_12_delete_is_200_empty_and_stops_only_that_pair(
+def test_delete_is_200_empty_and_stops_only_that_pair(
     sim: Sim, admin: ComputeStacksClient, customer: Customer
 ) -> None:
     second = admin.create_api_credential(customer.user.id, "again")
@@ -258,13 +256,13 @@ def test_12_12_delete_is_200_empty_and_stops_only_that_pair(
     assert sim.user_state(customer.user.id)["credentials"] == 0
 
 
-def test_12_12_credential_create_without_root_is_a_plain_400(sim: Sim, customer: Customer) -> None:
+def test_credential_create_without_root_is_a_plain_400(sim: Sim, customer: Customer) -> None:
     response = sim.raw("POST", f"/api/admin/users/{customer.user.id}/api_credentials", json={})
     assert response.status_code == 400
     assert not response.headers["Content-Type"].startswith("application/json")
 
 
-def test_3_4_update_changes_only_what_is_sent(admin: ComputeStacksClient) -> None:
+def test_update_changes_only_what_is_sent(admin: ComputeStacksClient) -> None:
     user = admin.create_user(_new(external_id="cus_1", currency="EUR"))
     updated = admin.update_user(user.id, UserUpdate(fname="Augusta", email="AUGUSTA@example.com"))
     assert (updated.fname, updated.lname, updated.email) == (
@@ -275,7 +273,7 @@ def test_3_4_update_changes_only_what_is_sent(admin: ComputeStacksClient) -> Non
     assert (updated.external_id, updated.currency) == ("cus_1", "EUR")
 
 
-def test_3_4_update_without_the_user_root_is_a_plain_400(
+def test_update_without_the_user_root_is_a_plain_400(
     sim: Sim, admin: ComputeStacksClient, customer: Customer
 ) -> None:
     response = sim.raw("PATCH", f"/api/admin/users/{customer.user.id}", json={"fname": "X"})
@@ -284,7 +282,7 @@ def test_3_4_update_without_the_user_root_is_a_plain_400(
         admin.update_user(customer.user.id, UserUpdate())
 
 
-def test_3_5_admin_user_delete_is_204_and_takes_the_credentials(
+def test_admin_user_delete_is_204_and_takes_the_credentials(
     sim: Sim, admin: ComputeStacksClient, customer: Customer
 ) -> None:
     other = make_customer(admin, "other@example.com")
@@ -298,7 +296,7 @@ def test_3_5_admin_user_delete_is_204_and_takes_the_credentials(
         admin.delete_user(customer.user.id)
 
 
-def test_3_6_sso_token_is_201_and_valid_one_minute(
+def test_sso_token_is_201_and_valid_one_minute(
     sim: Sim, admin: ComputeStacksClient, customer: Customer, clock: FakeClock
 ) -> None:
     token = admin.create_sso_token(customer.user.id)

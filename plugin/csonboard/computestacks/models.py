@@ -24,7 +24,7 @@ from decimal import Decimal
 
 
 class OrderStatus(enum.StrEnum):
-    """Order states of the real controller (reference §7.3)."""
+    """Order states of the real controller (its ``app/models/order.rb``)."""
 
     OPEN = "open"
     PENDING = "pending"
@@ -92,7 +92,8 @@ class UserUpdate:
 
     ``merge_labels`` is sent as a JSON object: each top-level key replaces the
     stored value for that key wholesale (no deep merge), a None value is stored
-    as null, other keys are kept (reference §5).
+    as null, other keys are kept (as the controller's ``app/models/user.rb``
+    merges them).
     """
 
     fname: str | None = None

@@ -295,7 +295,8 @@ def parse_order(f: Fields) -> Order:
     location = f.opt_obj("location")
     user = f.opt_obj("user")
     # Until the project exists, the name asked for is only in the order's echo
-    # of itself (``order_data.project``, reference §7.2); the list view has neither.
+    # of itself (``order_data.project``, see the controller's
+    # app/views/api/orders/show.rabl); the list view has neither.
     data = f.opt_obj("order_data")
     asked = data.opt_obj("project") if data else None
     name = project.opt_text("name") if project else None

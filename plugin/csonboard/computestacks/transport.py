@@ -1,19 +1,38 @@
 """HTTP for the ComputeStacks client: one request, its error mapping, retries,
 and pagination. Nothing here knows what the endpoints mean.
 
-Error policy (reference §9):
+Error policy. The ComputeStacks controller answers its API in JSON, with a few
+known exceptions (its source: ``app/controllers/concerns/api_response.rb``,
+``api_auth.rb`` and ``api_missing_route.rb``); an answer it cannot have sent
+means ``cs.url`` points at something else, and says so:
 
+- ``cs.url`` misdirected -> :class:`ConfigError` naming ``cs.url``, never
+  retried, so work is dead-lettered at once with that line. That is: any
+  redirect (the API never redirects); or, below 500, a body that is neither
+  empty nor JSON (a web server's "404 page not found", an HTML 404 page, a
+  welcome page with 200); or the controller's own "Unknown API Call" 404 for
+  a call it has (the address ends in a path too many, such as ``/api``).
+  Exempt are the statuses at which ComputeStacks
+  itself may send text: 400 (Rails' bad-request page), 401, 406 (unknown
+  format), 422 and 429 (the throttle's ``Throttled``). A URL ``requests``
+  cannot use (no scheme, no host) is the same ConfigError.
 - 401 -> :class:`ComputeStacksAuthError`, never retried: five wrong passwords
   lock the user and every credential it owns for four hours.
-- 404 -> :class:`ComputeStacksNotFound`.
+- 404 with an empty body (how the controller answers a missing record) or a
+  JSON body -> :class:`ComputeStacksNotFound`.
 - 422 -> :class:`ComputeStacksValidationError` with ``errors`` exactly as sent.
 - 429 -> :class:`ComputeStacksRateLimited`; ``retry_after`` from
   ``RateLimit-Reset`` (epoch seconds) against the injected clock.
-- 5xx, connection errors, timeouts -> :class:`ComputeStacksUnavailable`.
-- anything else (3xx, 400, 403, 406, a body that is not the promised JSON)
-  -> :class:`ComputeStacksProtocolError`.
+- 5xx, connection errors, timeouts -> :class:`ComputeStacksUnavailable`. A
+  5xx that is not JSON (the controller's own 500 is) names its content type
+  and says a proxy in front of ComputeStacks may be answering for it.
+- anything else (400, 403 and 406 with a JSON or empty body, a 422 without an
+  ``errors`` list, an empty 2xx where JSON is promised, JSON that is not the
+  promised shape) -> :class:`ComputeStacksProtocolError`.
 
-Messages name the method and path, never credentials, headers or bodies.
+Messages name the method and path, never credentials, headers or bodies; a
+ConfigError also names what came back (status, content type) and the
+configured address without its user info, query or fragment.
 """
 
 from __future__ import annotations
@@ -22,6 +41,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -34,6 +54,7 @@ from csonboard.errors import (
     ComputeStacksRateLimited,
     ComputeStacksUnavailable,
     ComputeStacksValidationError,
+    ConfigError,
 )
 from csonboard.metrics.instruments import timed_computestacks_call
 
@@ -43,6 +64,15 @@ PAGE_SIZE = 100
 """Default rows per page; the server has no maximum, fewer pages mean fewer calls."""
 
 _DETAIL_LIMIT = 200
+
+_TEXT_FROM_COMPUTESTACKS = frozenset({400, 401, 406, 422, 429})
+"""Statuses below 500 at which ComputeStacks itself may answer in plain text or
+HTML: there a body that is not JSON says nothing about the address."""
+
+_CHECK_URL = (
+    "Check CSONBOARD_CS_URL: it must be the address of your ComputeStacks "
+    "(e.g. https://cloud.example.com, without /api)"
+)
 
 
 class _HasId(Protocol):
@@ -157,12 +187,52 @@ class Transport:
             raise ComputeStacksUnavailable(
                 f"could not connect ({type(exc).__name__})", method=method, path=path
             ) from exc
+        except (
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.InvalidURL,
+        ) as exc:
+            raise ConfigError(
+                "cs.url",
+                f"{method} {path}: {_shown_url(self._base_url)} is not a usable URL "
+                f"({type(exc).__name__}). {_CHECK_URL}",
+            ) from exc
         except requests.RequestException as exc:
             raise call.protocol_error(f"request failed ({type(exc).__name__})") from exc
+        if _misdirected(response):
+            raise self._misdirected_error(response, call)
         if 200 <= response.status_code < 300:
             self._note_deprecation(response)
             return response
         raise self._error_for(response, call)
+
+    def _misdirected_error(self, response: requests.Response, call: Call) -> ConfigError:
+        """The ConfigError for an answer ComputeStacks cannot have sent."""
+        status = response.status_code
+        where = f"{call.method} {call.path}"
+        got = f"HTTP {status} {_content_type(response)}"
+        url = _shown_url(self._base_url)
+        if 300 <= status < 400:
+            what = (
+                f"{where} was redirected ({got}) by {url}, and the ComputeStacks API never "
+                "redirects (http instead of https? a path too many?)"
+            )
+        elif status == 404 and _unknown_call(response):
+            what = (
+                f"{where} answered HTTP 404 \"Unknown API Call\" from {url}: ComputeStacks has "
+                "that call, so the address carries a path too many"
+            )
+        elif status == 404:
+            what = (
+                f"{where} answered {got}, not JSON, from {url}: a web server's page, so that "
+                "path does not exist there (ComputeStacks answers a missing record with an "
+                "empty 404)"
+            )
+        else:
+            what = (
+                f"{where} answered {got}, not JSON, from {url}: that is not the ComputeStacks API"
+            )
+        return ConfigError("cs.url", f"{what}. {_CHECK_URL}")
 
     def _note_deprecation(self, response: requests.Response) -> None:
         if response.headers.get("API-Deprecated") == "true" and not self._warned_deprecated:
@@ -197,12 +267,15 @@ class Transport:
                 retry_after=retry_after,
             )
         if status >= 500:
-            message = f"server error (HTTP {status}){_detail(response)}"
+            if _is_json(response):
+                message = f"server error (HTTP {status}){_detail(response)}"
+            else:
+                message = (
+                    f"server error (HTTP {status} {_content_type(response)}, not JSON: a proxy "
+                    "or load balancer in front of ComputeStacks may be answering for it)"
+                )
             return ComputeStacksUnavailable(message, method=method, path=path, status=status)
-        if 300 <= status < 400:
-            message = f"unexpected redirect (HTTP {status}); is the base URL the ComputeStacks API?"
-        else:
-            message = f"unexpected HTTP {status}{_detail(response)}"
+        message = f"unexpected HTTP {status}{_detail(response)}"
         return ComputeStacksProtocolError(message, method=method, path=path, status=status)
 
     def _retry_after(self, response: requests.Response) -> float | None:
@@ -236,12 +309,18 @@ class Transport:
 
 
 def read_json(response: requests.Response, call: Call) -> object:
-    """The parsed JSON body, or a protocol error naming the content type."""
+    """The parsed JSON body, or a protocol error naming the content type.
+
+    A body that is not JSON at all never gets here (the transport raises a
+    ConfigError for it), so this fails for an empty body where JSON is promised.
+    """
     try:
         return response.json()
     except ValueError as exc:
-        kind = response.headers.get("Content-Type", "no Content-Type")
-        raise call.protocol_error(f"response is not JSON ({kind})") from exc
+        empty = "empty body, " if not response.content.strip() else ""
+        raise call.protocol_error(
+            f"response is not JSON ({empty}{_content_type(response)})"
+        ) from exc
 
 
 def read_fields(response: requests.Response, call: Call) -> Fields:
@@ -269,3 +348,59 @@ def _detail(response: requests.Response) -> str:
         return ""
     text = "; ".join(str(e) for e in errors)
     return ": " + (text if len(text) <= _DETAIL_LIMIT else text[:_DETAIL_LIMIT] + "...")
+
+
+def _is_json(response: requests.Response) -> bool:
+    """True when the body parses as JSON."""
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
+
+
+def _misdirected(response: requests.Response) -> bool:
+    """True for an answer ComputeStacks cannot have sent: a redirect, or below
+    500 a body neither empty nor JSON where ComputeStacks always sends JSON."""
+    status = response.status_code
+    if 300 <= status < 400:
+        return True
+    if status >= 500 or status in _TEXT_FROM_COMPUTESTACKS:
+        return False
+    if status == 404 and _unknown_call(response):
+        return True
+    return bool(response.content.strip()) and not _is_json(response)
+
+
+def _unknown_call(response: requests.Response) -> bool:
+    """The controller's own answer for a path it has no route for
+    (``api_missing_route.rb``). csonboard calls only paths ComputeStacks has, so
+    this means the base URL carries a path too many (``.../api``)."""
+    try:
+        errors = response.json().get("errors")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(errors, list) and any(
+        isinstance(e, str) and e.startswith("Unknown API Call") for e in errors
+    )
+
+
+def _content_type(response: requests.Response) -> str:
+    """The media type sent, without parameters, shortened and reduced to the
+    characters a media type has (it goes into messages and logs)."""
+    media = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
+    media = "".join(c for c in media if c.isascii() and (c.isalnum() or c in "/.+-_"))[:60]
+    return media or "no Content-Type"
+
+
+def _shown_url(url: str) -> str:
+    """``url`` without user info, query or fragment, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(not a URL)"
+    if not parts.netloc:
+        # No "//": whatever is before an "@" may be a user and password.
+        return url.rpartition("@")[2].split("?", 1)[0].split("#", 1)[0] or "(empty)"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))

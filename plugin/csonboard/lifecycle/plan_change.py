@@ -3,7 +3,8 @@ ComputeStacks allows it, otherwise say what a person has to do.
 
 Automated: the new price belongs to another plan with the same services (same
 names, same images); each service whose product differs is resized
-(``POST /api/container_services/{id}/resize``, reference §8.1), which
+(``POST /api/container_services/{id}/resize``, the controller's
+``app/controllers/api/container_services/resize_controller.rb``), which
 ComputeStacks does in the background. Everything else -- images that differ,
 services added or removed, several items, a changed quantity, a price in no
 plan -- becomes a "needs an operator" record that says why.

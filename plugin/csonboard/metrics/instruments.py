@@ -30,6 +30,7 @@ from csonboard.errors import (
     ComputeStacksRateLimited,
     ComputeStacksUnavailable,
     ComputeStacksValidationError,
+    ConfigError,
     LeaseLost,
     OnboardingHalted,
     StillWaiting,
@@ -67,7 +68,8 @@ CS_SECONDS = Histogram(
 CS_ERRORS = Counter(
     "csonboard_computestacks_errors",
     "ComputeStacks calls that failed, by endpoint and error (unavailable, rate_limited, "
-    "auth, not_found, validation, protocol). A 404 from a lookup is an answer, and counted.",
+    "auth, not_found, validation, protocol, config: cs.url leads to something that is not "
+    "the ComputeStacks API). A 404 from a lookup is an answer, and counted.",
     ["endpoint", "error"],
 )
 STATUS_LOGINS = Counter(
@@ -119,7 +121,9 @@ def event_type_label(event_type: str) -> str:
     return event_type if len(event_type) <= 64 and _EVENT_TYPE.fullmatch(event_type) else "other"
 
 
-def _error_kind(exc: ComputeStacksError) -> str:
+def _error_kind(exc: ComputeStacksError | ConfigError) -> str:
+    if isinstance(exc, ConfigError):
+        return "config"
     kinds: tuple[tuple[type[ComputeStacksError], str], ...] = (
         (ComputeStacksRateLimited, "rate_limited"),
         (ComputeStacksUnavailable, "unavailable"),
@@ -174,7 +178,7 @@ def timed_computestacks_call(method: str, path: str) -> Iterator[None]:
     started = time.perf_counter()
     try:
         yield
-    except ComputeStacksError as exc:
+    except (ComputeStacksError, ConfigError) as exc:
         CS_ERRORS.labels(endpoint=endpoint, error=_error_kind(exc)).inc()
         raise
     finally:

@@ -24,7 +24,9 @@ not see is therefore a warning, not a problem.
 
 Failure policy: each finding is a :class:`Problem` naming the plan and key; a
 credential refused by either side is a ConfigError (the settings are wrong,
-not the catalog); outages raise their transient errors.
+not the catalog), and so is a ``cs.url`` that answers like something other
+than the ComputeStacks API (the client raises that one itself, so an HTML 404
+is never read as "image does not exist"); outages raise their transient errors.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""User and credential rules of the admin API (reference §2.1, §3, §4, §5).
+"""User and credential rules of the admin API: the Basic-auth lockout
+(``app/models/user/api_credential.rb``), users and their labels
+(``app/controllers/api/admin/users_controller.rb``, ``app/models/user.rb``), the
+lookup flags (``app/controllers/concerns/api_admin_find_user.rb``) and API
+credentials (``app/controllers/api/admin/users/api_credentials_controller.rb``).
 
 Each rule takes the :class:`~.state.World` (its lock held by the caller) and
 the request's parameters, and returns the record or a
@@ -110,7 +114,8 @@ def permit_user(root: object) -> dict[str, object] | None:
 
 
 def create_user(w: World, params: Mapping[str, object]) -> UserRecord | Refusal:
-    """Create a user per §3.1, or refuse with every validation message."""
+    """Create a user as ``POST /api/admin/users`` does, or refuse with every
+    validation message."""
     errors: list[object] = []
     for key, label in (("fname", "Fname"), ("lname", "Lname")):
         if not is_present(params.get(key)):
@@ -154,7 +159,7 @@ def create_user(w: World, params: Mapping[str, object]) -> UserRecord | Refusal:
 
 
 def update_user(w: World, user: UserRecord, params: Mapping[str, object]) -> Refusal | None:
-    """Apply a PATCH per §3.4 (all or nothing), or refuse."""
+    """Apply a ``PATCH /api/admin/users/{key}`` (all or nothing), or refuse."""
     errors: list[object] = []
     for key, label in (("fname", "Fname"), ("lname", "Lname")):
         if key in params and not is_present(params[key]):
@@ -197,8 +202,8 @@ def _check_email(w: World, raw: object, self_id: int | None, errors: list[object
     elif not _EMAIL.match(email):
         errors.append("Email is invalid")
     elif any(u.email == email and u.id != self_id for u in w.users.values()):
-        # Devise's validatable and the model both validate uniqueness, so the
-        # message comes twice (reference §3.1).
+        # Devise's validatable and the model (app/models/user.rb) both
+        # validate uniqueness, so the message comes twice.
         errors.extend(["Email has already been taken"] * 2)
     return email
 
@@ -236,7 +241,8 @@ def _locale(w: World, raw: object) -> str:
 
 
 def find_user(w: World, key: str, args: Mapping[str, str]) -> UserRecord | None:
-    """Resolve ``/api/admin/users/{key}`` per §3.3 (flags select how)."""
+    """Resolve ``/api/admin/users/{key}``; the query flags select how, as in the
+    controller's ``app/controllers/concerns/api_admin_find_user.rb``."""
     label = args.get("find_by_label", "")
     number = cast_int(key)
     if label in ("whmcs_service_id", "whmcs_client_id") and number:

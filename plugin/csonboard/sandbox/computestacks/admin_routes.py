@@ -1,4 +1,8 @@
-"""The admin API, ``/api/admin/...`` (reference §3, §4, §6.3, §7.4, §7.5, §8.2).
+"""The admin API, ``/api/admin/...``: users, their API credentials, suspension,
+SSO and projects, admin image and order reads, as the controller's
+``app/controllers/api/admin/`` serves them (``users_controller.rb`` and
+``users/``, ``projects_controller.rb``, ``container_images_controller.rb``,
+``orders_controller.rb``).
 
 Every route needs Basic auth by an admin's credential; anything else is
 ``401 {"errors":["Not Authorized"]}``, never 403.

@@ -1,4 +1,5 @@
-"""The ComputeStacks simulator as a Flask app (reference §12).
+"""The ComputeStacks simulator as a Flask app: the behaviour of the real
+controller (``ComputeStacks/controller``, release 9.3.1) that csonboard relies on.
 
 Request pipeline for ``/api`` paths, in order: injected latency and faults
 (they stand for the network and the proxy, so they come first) -> API

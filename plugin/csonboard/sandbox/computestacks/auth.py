@@ -1,4 +1,6 @@
-"""Basic auth for the simulated API (reference §2.1, §2.3).
+"""Basic auth for the simulated API, as the controller's
+``app/controllers/concerns/api_auth.rb`` and
+``app/controllers/api/admin/application_controller.rb`` do it.
 
 Credentials are the issued API pairs, checked with the per-user lockout of
 :func:`.accounts.authenticate`. A bad pair, or a non-admin (or nobody) on the

@@ -1,5 +1,6 @@
-"""``POST /api/orders`` rules (reference §7.1): strong params, validation in the
-controller's order, and placement. Progress after placement is
+"""``POST /api/orders`` rules: strong params (the controller's
+``app/controllers/api/orders_controller.rb``), validation in the order of its
+``app/services/build_order_service.rb``, and placement. Progress after placement is
 :meth:`~.state.World.advance`.
 
 Validation runs in stages, each answering with everything it found:

@@ -206,9 +206,10 @@ def _image_base(w: World, image: ImageSeed) -> dict[str, object]:
 
 
 def user_image(w: World, image: ImageSeed) -> dict[str, object]:
-    """The user API's image. ``image_variants`` and ``volumes`` reproduce the
-    HEAD regression: the image itself rendered through the variant field
-    list, a single object, not the variants (reference §6.3)."""
+    """The user API's image. ``image_variants`` and ``volumes`` reproduce what
+    the controller's ``app/views/api/container_images/_container_image.rabl``
+    renders on 9.3.1: the image itself passed through the variant field list,
+    a single object, not the variants."""
     body = _image_base(w, image)
     itself = {
         "id": image.id,

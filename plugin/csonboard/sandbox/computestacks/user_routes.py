@@ -1,5 +1,9 @@
-"""The user API, ``/api/...``, acting as the credential's owner (reference
-§6, §7.1, §7.2, §7.5, container services). Orders are visible to their owner
+"""The user API, ``/api/...``, acting as the credential's owner: the catalog,
+orders, projects and container services, as the controller's
+``app/controllers/api/`` serves them (``products_controller.rb``,
+``locations_controller.rb``, ``container_images_controller.rb``,
+``orders_controller.rb``, ``projects_controller.rb``,
+``container_services/resize_controller.rb``). Orders are visible to their owner
 only; projects and their services to their owner and to any admin."""
 
 from __future__ import annotations

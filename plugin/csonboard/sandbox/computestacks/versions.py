@@ -1,4 +1,6 @@
-"""API version negotiation through ``Accept`` (reference §1.1, §1.2).
+"""API version negotiation through ``Accept``, as configured in the controller's
+``config/initializers/versioncake_init.rb`` and answered by
+``app/controllers/concerns/api_version.rb``.
 
 VersionCake reads ``api_version=NN`` from the ``Accept`` header: obsolete or
 unknown versions are refused, deprecated ones served with a warning header,

@@ -1,5 +1,7 @@
 """HTTP helpers shared by the simulator's routes: the response shapes of the
-real controller (reference §9), pagination (§1.3), and access to the world."""
+real controller (its ``app/controllers/concerns/api_response.rb`` and
+``api_missing_route.rb``), pagination (``config/initializers/api_paginate.rb``),
+and access to the world."""
 
 from __future__ import annotations
 
