@@ -219,7 +219,7 @@ class Transport:
             )
         elif status == 404 and _unknown_call(response):
             what = (
-                f"{where} answered HTTP 404 \"Unknown API Call\" from {url}: ComputeStacks has "
+                f'{where} answered HTTP 404 "Unknown API Call" from {url}: ComputeStacks has '
                 "that call, so the address carries a path too many"
             )
         elif status == 404:
