@@ -9,6 +9,7 @@ and TEST_REDIS_URL (default redis://127.0.0.1:6379/0).
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -43,6 +44,29 @@ REQUIRED = os.environ.get("REQUIRE_TEST_SERVICES") == "1"
 
 WEBHOOK_SECRET = "whsec_test_primary"
 OLD_WEBHOOK_SECRET = "whsec_test_rotated_out"
+
+
+class _Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def stripe_contract_kept() -> Iterator[None]:
+    """Every test fails if a Stripe stand-in it started served an object (an
+    answer or an event) that stripe-python's own types do not allow."""
+    collected = _Collected()
+    contract = logging.getLogger("csonboard.sandbox.stripe.contract")
+    contract.addHandler(collected)
+    try:
+        yield
+    finally:
+        contract.removeHandler(collected)
+    assert not collected.messages, "\n".join(sorted(set(collected.messages)))
 
 
 def _missing(service: str, reason: object) -> None:

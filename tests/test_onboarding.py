@@ -124,6 +124,51 @@ def test_a_guest_payment_checkout_gets_a_stripe_customer_and_an_account(shop: Sa
     assert (user["external_id"], user["currency"]) == (created["customer_id"], "EUR")
 
 
+def _sell_by(shop: SandboxStack, how: str, price: str, email: str) -> str:
+    """A Checkout Session for one ``price``, made the way ``how`` says; its id."""
+    mode = "payment" if price == STATIC_ONCE else "subscription"
+    if how == "payment_link":
+        link = shop.stripe.v1.payment_links.create(
+            {
+                "line_items": [{"price": price, "quantity": 1}],
+                "after_completion": {
+                    "type": "redirect",
+                    "redirect": {
+                        "url": f"{shop.receiver_url}/welcome?session_id={{CHECKOUT_SESSION_ID}}"
+                    },
+                },
+            }
+        )
+        opened = shop.sandbox("stripe", f"payment_links/{link.id}/open")
+        assert opened["payment_link"] == link.id
+        return str(opened["id"])
+    return shop.checkout({price: 1}, mode=mode, email=email, ui_mode=how)
+
+
+@pytest.mark.parametrize("price", [WORDPRESS, STATIC_ONCE], ids=["subscription", "payment"])
+@pytest.mark.parametrize("how", ["hosted_page", "embedded_page", "elements", "payment_link"])
+def test_hosted_and_embedded_checkout_and_payment_links_are_fulfilled_alike(
+    shop: SandboxStack, how: str, price: str
+) -> None:
+    session_id = _sell_by(shop, how, price, "ada@example.com")
+    shop.pay(session_id, name="Ada Lovelace", email="ada@example.com")
+    onboarding = shop.wait_for(session_id)
+
+    assert onboarding.status == "done", onboarding.last_error
+    assert [s.step for s in shop.ledger.onboardings.steps(session_id)] == list(STEP_NAMES)
+    [user] = cs_users(shop)
+    assert user["email"] == "ada@example.com"
+    assert len(cs_orders(shop)) == 1
+    customer = onboarding.customer_id or ""
+    assert metadata(shop, customer)["computestacks_user_id"] == str(onboarding.cs_user_id)
+    # The buyer's way back (success_url or return_url) leads to the status page.
+    welcome = shop.http.get(
+        f"{shop.receiver_url}/welcome?session_id={session_id}", allow_redirects=False, timeout=10
+    )
+    assert welcome.status_code == 303
+    assert "/status/" in welcome.headers["Location"]
+
+
 def test_each_unit_of_each_line_item_becomes_its_own_project(shop: SandboxStack) -> None:
     onboarding = buy(shop, {WORDPRESS: 2, STATIC: 1})
 

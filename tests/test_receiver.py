@@ -82,6 +82,41 @@ def test_signed_event_is_stored_verbatim_and_rings_the_queue(endpoint: Endpoint)
     assert endpoint.rung(1) == 1
 
 
+def test_a_signed_thin_notification_is_stored_verbatim_unversioned(endpoint: Endpoint) -> None:
+    """An event destination's thin notification: stored under its own id and type,
+    for the worker to complete from the API; its time is RFC 3339."""
+    body = json.dumps(
+        {
+            "id": "evt_test_thin1",
+            "object": "v2.core.event",
+            "type": "v1.checkout.session.completed",
+            "created": NOW.isoformat().replace("+00:00", ".123Z"),
+            "livemode": False,
+            "context": None,
+            "reason": None,
+            "related_object": {
+                "id": "cs_test_a1",
+                "type": "checkout.session",
+                "url": "/v1/checkout/sessions/cs_test_a1",
+            },
+        }
+    )
+
+    status, answer = endpoint.post(body, signed_headers(body, WEBHOOK_SECRET, STAMP))
+
+    assert (status, answer) == (200, {"status": "accepted", "event": "evt_test_thin1"})
+    record = endpoint.ledger.events.get("evt_test_thin1")
+    assert record is not None
+    assert (record.type, record.object_id, record.api_version) == (
+        "v1.checkout.session.completed",
+        "cs_test_a1",
+        None,
+    )
+    assert abs((record.created - NOW).total_seconds()) < 1
+    assert endpoint.ledger.events.body("evt_test_thin1") == body.encode()
+    assert endpoint.rung(1) == 1
+
+
 def test_a_duplicate_delivery_answers_duplicate_and_adds_no_row_or_job(endpoint: Endpoint) -> None:
     body = event_body(event_id="evt_dup", created=STAMP)
     first = endpoint.post(body, signed_headers(body, WEBHOOK_SECRET, STAMP))
@@ -164,7 +199,13 @@ BAD_REQUESTS: list[tuple[str, Case, int, str]] = [
         400,
         "not a Stripe event",
     ),
-    ("thin v2 event", lambda: (THIN, _signed(THIN)), 400, "thin (v2)"),
+    ("thin event without livemode", lambda: (THIN, _signed(THIN)), 400, "'livemode'"),
+    (
+        "thin event with a time that is not RFC 3339",
+        lambda: (THIN_BAD_TIME, _signed(THIN_BAD_TIME)),
+        400,
+        "RFC 3339",
+    ),
     (
         "live event on a test endpoint",
         lambda: (LIVE, _signed(LIVE)),
@@ -188,6 +229,9 @@ BAD_REQUESTS: list[tuple[str, Case, int, str]] = [
     ("over the size limit", lambda: (BIG, _signed(BIG)), 413, "limit is 1048576 bytes"),
 ]
 THIN = json.dumps({"id": "evt_thin", "object": "v2.core.event", "type": "v1.billing.meter"})
+THIN_BAD_TIME = json.dumps(
+    {"id": "evt_t", "object": "v2.core.event", "type": "v1.x", "livemode": False, "created": 1}
+)
 LIVE = event_body(event_id="evt_live", livemode=True, created=STAMP)
 NO_TYPE = json.dumps({"id": "evt_x", "object": "event", "created": STAMP, "livemode": False})
 BAD_CREATED = event_body(event_id="evt_c", created=STAMP).replace(
@@ -318,7 +362,7 @@ def test_correctly_signed_but_arbitrary_json_is_stored_only_if_it_is_an_event(
     assert status in (200, 400), answer
     assert endpoint.stored() == before + (1 if answer.get("status") == "accepted" else 0)
     if status == 200:
-        assert fields["object"] == "event" and fields["livemode"] is False
+        assert fields["object"] in ("event", "v2.core.event") and fields["livemode"] is False
 
 
 def test_readyz_is_ready_when_ledger_and_queue_answer(endpoint: Endpoint) -> None:

@@ -11,6 +11,7 @@ when ``queue_url`` is ``redis://...``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,6 +26,8 @@ from csonboard.settings import Settings
 
 if TYPE_CHECKING:
     from redis import Redis
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["event", "onboarding", "account"]
 Handler = Callable[[Kind, str], None]
@@ -66,6 +69,14 @@ class Doorbell:
                 self._ring(kind, ident)
             else:
                 self._ring.schedule(args=(kind, ident), eta=eta)
+
+    def ring_or_log(self, kind: Kind, ident: str, eta: datetime | None = None) -> None:
+        """:meth:`ring`, for work the ledger already holds as due: a queue outage is
+        logged, not raised (the worker's sweep finds the work)."""
+        try:
+            self.ring(kind, ident, eta)
+        except QueueUnavailable as exc:
+            log.warning("could not ring for %s %s (the sweep will): %s", kind, ident, exc)
 
     def ring_many(self, kind: Kind, idents: list[str]) -> None:
         """One message for several ids (they are worked one after the other).

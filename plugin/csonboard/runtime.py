@@ -18,6 +18,7 @@ from csonboard.queue import open_doorbell
 from csonboard.routes import checkout_routes, lifecycle_routes
 from csonboard.settings import Settings
 from csonboard.stripe_api import StripeGateway
+from csonboard.thin_events import thin_routes
 from csonboard.worker import Job, Worker, worker_name
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,11 @@ def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
     worker = Worker(
         ledger,
         doorbell,
-        {**checkout_routes(ledger, doorbell), **lifecycle_routes(ledger, doorbell)},
+        {
+            **checkout_routes(ledger, doorbell),
+            **lifecycle_routes(ledger, doorbell),
+            **thin_routes(ledger, doorbell, services.stripe, livemode=services.livemode),
+        },
         settings.worker,
         jobs={
             "onboarding": Job(onboarder.run, ledger.onboardings.due),

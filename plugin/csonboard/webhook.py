@@ -7,8 +7,10 @@ which has no signature, goes through the same parsing:
    configured secret (any match passes, for secret rotation), then our own
    timestamp window, applied to old *and* future timestamps (the library only
    checks old ones).
-2. :func:`parse_event` -- the body must be a snapshot (v1) Stripe event in the
-   mode we run in; the fields the ledger indexes are copied out.
+2. :func:`parse_event` -- the body must be a Stripe event in the mode we run
+   in: a snapshot (v1) event, or a thin event notification (``v2.core.event``)
+   from an event destination, which the worker completes from the API before
+   anything is decided. The fields the ledger indexes are copied out.
 
 Both raise :class:`~csonboard.errors.WebhookRejected` with a message that names
 the problem and is safe to return to the sender (no secrets, no body).
@@ -27,6 +29,8 @@ from csonboard.errors import WebhookRejected
 from csonboard.ledger import IncomingEvent
 from csonboard.ledger.events import EventSource
 
+THIN = "v2.core.event"
+"""The ``object`` of a thin event notification."""
 _MAX_ID = 255
 _YEAR_10000 = 253_402_300_800  # Unix time; datetime ends before it
 
@@ -95,11 +99,13 @@ def parse_event(
     signature: str | None,
     source: EventSource,
 ) -> IncomingEvent:
-    """Parse a snapshot event body into what the ledger stores.
+    """Parse an event body into what the ledger stores.
 
-    The stored body is the exact bytes given. Raises WebhookRejected for JSON
-    that is not a Stripe v1 event, a thin (v2) notification, missing or
-    mistyped fields, or an event whose ``livemode`` differs from ours.
+    The stored body is the exact bytes given. A thin notification is stored
+    under its own id and type (``v1.checkout.session.completed``, or a v2 type),
+    ``object_id`` being its ``related_object``'s id. Raises WebhookRejected for
+    JSON that is not a Stripe event, missing or mistyped fields, or an event
+    whose ``livemode`` differs from ours.
     """
     raw = text.encode("utf-8") if isinstance(text, str) else text
     try:
@@ -111,21 +117,31 @@ def parse_event(
     if not isinstance(data, dict):
         raise WebhookRejected("body is not a JSON object")
     kind = data.get("object")
-    if kind == "v2.core.event":
+    if kind not in ("event", THIN):
         raise WebhookRejected(
-            "thin (v2) event notifications are not supported: send snapshot events to this endpoint"
+            f"not a Stripe event: 'object' is {kind!r}, expected 'event' or {THIN!r}"
         )
-    if kind != "event":
-        raise WebhookRejected(f"not a Stripe event: 'object' is {kind!r}, expected 'event'")
-
     event_id = _str_field(data, "id")
     event_type = _str_field(data, "type")
-    created = _int_field(data, "created")
     event_livemode = _bool_field(data, "livemode")
     if event_livemode != livemode:
         mine, theirs = ("live", "test") if livemode else ("test", "live")
         raise WebhookRejected(
             f"{theirs}-mode event sent to a {mine}-mode endpoint: check the endpoint and keys"
+        )
+    if kind == THIN:
+        related = data.get("related_object")
+        return IncomingEvent(
+            id=event_id,
+            type=event_type,
+            api_version=None,  # thin events are unversioned
+            livemode=event_livemode,
+            created=_time_field(data, "created"),
+            object_id=_short_str(related.get("id")) if isinstance(related, dict) else None,
+            customer_id=None,
+            body=raw,
+            signature=signature,
+            source=source,
         )
     api_version = data.get("api_version")
     obj = _data_object(data)
@@ -134,7 +150,7 @@ def parse_event(
         type=event_type,
         api_version=api_version if isinstance(api_version, str) else None,
         livemode=event_livemode,
-        created=datetime.fromtimestamp(created, UTC),
+        created=datetime.fromtimestamp(_int_field(data, "created"), UTC),
         object_id=_short_str(obj.get("id")),
         customer_id=_customer_of(obj),
         body=raw,
@@ -158,6 +174,18 @@ def _int_field(data: dict[str, Any], name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < _YEAR_10000:
         raise WebhookRejected(f"event field {name!r} must be a Unix time in seconds")
     return value
+
+
+def _time_field(data: dict[str, Any], name: str) -> datetime:
+    """An RFC 3339 time (how v2 events give ``created``), as UTC."""
+    value = data.get(name)
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise WebhookRejected(f"event field {name!r} must be an RFC 3339 time with its zone")
+    return moment.astimezone(UTC)
 
 
 def _bool_field(data: dict[str, Any], name: str) -> bool:

@@ -24,6 +24,7 @@ from csonboard.cli import (
     retry,
     sandbox,
     serve,
+    stripe,
     worker,
 )
 from csonboard.cli.context import Context
@@ -78,6 +79,7 @@ for _module in (
     onboardings,
     lifecycle,
     plans,
+    stripe,
     sandbox,
     db,
 ):

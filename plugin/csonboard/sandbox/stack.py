@@ -69,10 +69,13 @@ class SandboxStack:
         **params: Any,
     ) -> str:
         """Create a Checkout Session for ``{price: quantity}``; returns its id."""
+        welcome = f"{self.receiver_url}/welcome?session_id={{CHECKOUT_SESSION_ID}}"
+        # Embedded Checkout returns the buyer to return_url; hosted, to success_url.
+        on_page = params.get("ui_mode") in ("embedded_page", "elements")
         body: dict[str, Any] = {
             "mode": mode,
             "line_items": [{"price": price, "quantity": qty} for price, qty in prices.items()],
-            "success_url": f"{self.receiver_url}/welcome?session_id={{CHECKOUT_SESSION_ID}}",
+            "return_url" if on_page else "success_url": welcome,
             **params,
         }
         if customer:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import stripe
 
-from csonboard.errors import ConfigError
+from csonboard.errors import ConfigError, PermanentError
 from csonboard.settings import Settings
 from csonboard.stripe_api import records
 from csonboard.stripe_api.calls import STRIPE_API, calling, reading, unless_missing
@@ -31,6 +31,7 @@ from csonboard.stripe_api.records import (
     SessionSummary,
     Subscription,
     field,
+    id_of,
     plain,
 )
 
@@ -192,6 +193,141 @@ class StripeGateway:
             f"retrieve product {product_id}",
             lambda: records.product_summary(self._client.v1.products.retrieve(product_id)),
         )
+
+    # -- thin events -------------------------------------------------------------------
+
+    def v2_event(self, event_id: str) -> dict[str, Any]:
+        """The whole v2 event behind a thin notification (``GET /v2/core/events/{id}``),
+        as plain JSON: its ``snapshot_event``, ``related_object`` and ``data``."""
+        with self._calling(f"retrieve v2 event {event_id}"):
+            event = self._client.v2.core.events.retrieve(event_id)
+        found: dict[str, Any] = event.to_dict()
+        return found
+
+    def session_summary(self, session_id: str) -> SessionSummary | None:
+        """The session's state (no line items), or None when Stripe has no such session."""
+        return self._unless_missing(
+            f"retrieve checkout session {session_id}",
+            lambda: records.session_summary(self._client.v1.checkout.sessions.retrieve(session_id)),
+        )
+
+    def invoice_subject(self, invoice_id: str) -> tuple[str | None, str | None] | None:
+        """(subscription, customer) an invoice bills, either invoice shape; None
+        when Stripe has no such invoice."""
+
+        def fetch() -> tuple[str | None, str | None]:
+            invoice = self._client.v1.invoices.retrieve(invoice_id)
+            return (
+                records.subscription_of_invoice(invoice.to_dict()),
+                id_of(field(invoice, "customer")),
+            )
+
+        return self._unless_missing(f"retrieve invoice {invoice_id}", fetch)
+
+    # -- webhook endpoints (csonboard stripe setup, doctor) ---------------------------
+    #
+    # Failure policy as for the operator reads. The signing secret is returned by
+    # create_webhook_endpoint, once, and is never logged, kept or put in an error.
+
+    def list_webhook_endpoints(self) -> list[records.WebhookEndpoint]:
+        """Every webhook endpoint of the account (all pages), newest first."""
+        with self._reading("list webhook endpoints"):
+            page = self._client.v1.webhook_endpoints.list({"limit": self._page_size})
+            return [records.webhook_endpoint(e) for e in page.auto_paging_iter()]
+
+    def webhook_endpoint(self, endpoint_id: str) -> records.WebhookEndpoint | None:
+        """The endpoint as it is now, or None when Stripe has no such endpoint."""
+        return self._unless_missing(
+            f"retrieve webhook endpoint {endpoint_id}",
+            lambda: records.webhook_endpoint(
+                self._client.v1.webhook_endpoints.retrieve(endpoint_id)
+            ),
+        )
+
+    def create_webhook_endpoint(
+        self,
+        url: str,
+        events: Sequence[str],
+        api_version: str,
+        *,
+        description: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> tuple[records.WebhookEndpoint, str]:
+        """Create an endpoint sending ``events`` to ``url``, rendered in
+        ``api_version``; returns it and its signing secret, which Stripe shows
+        in this answer only. The same key (with the same parameters) returns the
+        same endpoint and secret for at least 24 hours, even if it was deleted
+        meanwhile: check that it still exists."""
+        params: dict[str, Any] = {
+            "url": url,
+            "enabled_events": list(events),
+            "api_version": api_version,
+            "description": description,
+            "metadata": dict(metadata),
+        }
+        with self._reading("create webhook endpoint"):
+            created = self._client.v1.webhook_endpoints.create(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            )
+        endpoint = records.webhook_endpoint(created)
+        secret = field(created, "secret")
+        if not isinstance(secret, str) or not secret:
+            raise PermanentError(
+                f"Stripe created webhook endpoint {endpoint.id} but sent no signing secret: "
+                "reveal or roll it in the Dashboard (Webhooks, the endpoint, Signing secret)"
+            )
+        return endpoint, secret
+
+    def update_webhook_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        events: Sequence[str] | None = None,
+        enabled: bool | None = None,
+        idempotency_key: str | None = None,
+    ) -> records.WebhookEndpoint:
+        """Set the endpoint's event types and/or enable (or disable) it; None
+        leaves a setting as it is. Stripe cannot change an endpoint's
+        ``api_version``: that takes a new endpoint."""
+        params: dict[str, Any] = {}
+        if events is not None:
+            params["enabled_events"] = list(events)
+        if enabled is not None:
+            params["disabled"] = not enabled
+        options: dict[str, Any] = {"idempotency_key": idempotency_key} if idempotency_key else {}
+        with self._reading(f"update webhook endpoint {endpoint_id}"):
+            updated = self._client.v1.webhook_endpoints.update(
+                endpoint_id,
+                params,  # type: ignore[arg-type]
+                options,  # type: ignore[arg-type]
+            )
+        return records.webhook_endpoint(updated)
+
+    def undelivered_events(
+        self, since: datetime, types: Sequence[str], *, until: datetime | None = None
+    ) -> list[records.EventSummary]:
+        """Events of ``types`` created in [since, until) that some webhook endpoint
+        has not acknowledged (``delivery_success=false``: still being retried, or
+        given up), newest first, all pages. Asks 20 types at a time (Stripe's limit)."""
+        created: dict[str, int] = {"gte": int(since.timestamp())}
+        if until is not None:
+            created["lt"] = int(until.timestamp())
+        found: dict[str, records.EventSummary] = {}
+        wanted = list(dict.fromkeys(types))
+        for start in range(0, len(wanted), 20):
+            params: dict[str, Any] = {
+                "delivery_success": False,
+                "created": created,
+                "types": wanted[start : start + 20],
+                "limit": self._page_size,
+            }
+            with self._reading("list undelivered events"):
+                page = self._client.v1.events.list(params)  # type: ignore[arg-type]
+                for event in page.auto_paging_iter():
+                    found[str(event.id)] = records.event_summary(event)
+        return sorted(found.values(), key=lambda e: (e.created, e.id), reverse=True)
 
     # -- plumbing --------------------------------------------------------------------
 

@@ -116,6 +116,37 @@ class ProductSummary:
     active: bool
 
 
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """A webhook endpoint as ``csonboard stripe setup`` and ``doctor`` see it.
+    Never holds the signing secret (Stripe sends it only when creating one)."""
+
+    id: str
+    url: str
+    status: str
+    """``enabled`` or ``disabled``."""
+    enabled_events: tuple[str, ...]
+    """The event types it is sent, in Stripe's order; ``("*",)`` for all."""
+    api_version: str | None
+    """The version its events are rendered in; None: the account's default."""
+    description: str | None
+    metadata: Mapping[str, str]
+    livemode: bool
+
+    @property
+    def enabled(self) -> bool:
+        return self.status == "enabled"
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """An event as ``doctor`` lists it: no body."""
+
+    id: str
+    type: str
+    created: datetime
+
+
 # -- parsers --------------------------------------------------------------------------
 
 
@@ -229,4 +260,38 @@ def product_summary(product: Any) -> ProductSummary:
         id=str(product.id),
         name=str(field(product, "name") or ""),
         active=bool(field(product, "active")),
+    )
+
+
+def subscription_of_invoice(invoice: Mapping[str, object]) -> str | None:
+    """The subscription an invoice (as JSON, either shape) bills, or None."""
+    subscription = invoice.get("subscription")
+    if not subscription:
+        parent = invoice.get("parent")
+        details = parent.get("subscription_details") if isinstance(parent, dict) else None
+        subscription = details.get("subscription") if isinstance(details, dict) else None
+    if isinstance(subscription, dict):  # expanded
+        subscription = subscription.get("id")
+    return subscription if isinstance(subscription, str) else None
+
+
+def webhook_endpoint(endpoint: Any) -> WebhookEndpoint:
+    """The endpoint's settings; its ``secret`` (in a create answer) is not read."""
+    return WebhookEndpoint(
+        id=str(endpoint.id),
+        url=str(field(endpoint, "url") or ""),
+        status=str(field(endpoint, "status") or ""),
+        enabled_events=tuple(str(e) for e in field(endpoint, "enabled_events") or ()),
+        api_version=field(endpoint, "api_version"),
+        description=field(endpoint, "description"),
+        metadata=plain(field(endpoint, "metadata")),
+        livemode=bool(field(endpoint, "livemode")),
+    )
+
+
+def event_summary(event: Any) -> EventSummary:
+    return EventSummary(
+        id=str(event.id),
+        type=str(field(event, "type") or ""),
+        created=datetime.fromtimestamp(int(field(event, "created") or 0), UTC),
     )

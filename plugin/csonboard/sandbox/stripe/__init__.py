@@ -9,10 +9,13 @@ the buyer and steer failures and delivery.
 Modules: ``state`` (objects and ids), ``forms`` (bracketed parameters),
 ``shapes``/``billing``/``invoices`` (object builders and invoice steps),
 ``checkout``/``purchase`` (sessions and what buyers do with them),
-``lifecycle`` (renewals, dunning, pausing, cancellation), ``subscriptions``
-(the ``/v1`` subscription writes), ``customers``, ``prices``, ``queries``
-(lists), ``events``, ``delivery`` (webhooks), ``idempotency``, ``faults``,
-``api`` (``/v1``), ``control`` (``/_sandbox``), ``app`` (factory).
+``payment_links`` (links that open a new session per buyer), ``lifecycle``
+(renewals, dunning, pausing, cancellation), ``subscribe`` (subscriptions made
+by API), ``subscriptions`` (the ``/v1`` subscription writes), ``customers``
+(with deletion), ``prices`` (products and prices), ``queries`` (lists),
+``errors`` (Stripe's error envelope), ``events``, ``delivery`` (webhooks),
+``idempotency``, ``faults``, ``api`` (``/v1``), ``control`` (``/_sandbox``),
+``app`` (factory).
 """
 
 from csonboard.sandbox.stripe.account import SandboxAccount, sandbox_account

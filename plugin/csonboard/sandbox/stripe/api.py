@@ -17,7 +17,16 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, g, request
 
-from csonboard.sandbox.stripe import checkout, customers, prices, queries, subscriptions
+from csonboard.sandbox.stripe import (
+    checkout,
+    customers,
+    payment_links,
+    prices,
+    queries,
+    subscribe,
+    subscriptions,
+    webhook_endpoints,
+)
 from csonboard.sandbox.stripe.account import SandboxAccount
 from csonboard.sandbox.stripe.errors import ApiError
 from csonboard.sandbox.stripe.events import Origin, list_events
@@ -88,6 +97,12 @@ class _Api:
             return response
         response.headers["Request-Id"] = call.request_id
         response.headers["Stripe-Version"] = request.headers.get("Stripe-Version", API_VERSION)
+        if self.account.contract is not None and response.mimetype == JSON_MIMETYPE:
+            self.account.contract.check_body(
+                response.get_data(),
+                status=response.status_code,
+                api_mode="V2" if request.path.startswith("/v2/") else "V1",
+            )
         if call.claimed and call.idempotency_key is not None:
             stored = StoredResponse(response.status_code, response.get_data(), call.request_id)
             self.account.idempotency.finish(call.idempotency_key, stored)
@@ -153,6 +168,11 @@ class _Api:
     def get_product(self, product_id: str) -> Response:
         return self.retrieve("product", product_id)
 
+    def create_product(self) -> Response:
+        return self.render(
+            prices.create_product(self.store, self.account.events, self.params, self.origin)
+        )
+
     def list_prices(self) -> Response:
         return self.render(prices.list_prices(self.store, self.params))
 
@@ -170,7 +190,7 @@ class _Api:
         return self.render(customers.list_customers(self.store, self.params))
 
     def get_customer(self, customer_id: str) -> Response:
-        return self.retrieve("customer", customer_id)
+        return self.render(customers.retrieve_customer(self.store, customer_id, self.params))
 
     def create_customer(self) -> Response:
         events = self.account.events
@@ -182,6 +202,13 @@ class _Api:
             self.store, events, customer_id, self.params, self.origin
         )
         return self.render(updated)
+
+    def delete_customer(self, customer_id: str) -> Response:
+        events = self.account.events
+        deleted = customers.delete_customer(
+            self.store, events, customer_id, self.params, self.origin
+        )
+        return self.render(deleted)
 
     # -- checkout ----------------------------------------------------------------------
 
@@ -203,6 +230,24 @@ class _Api:
         events = self.account.events
         return self.render(expire_session(self.store, events, session_id, self.origin))
 
+    # -- payment links -------------------------------------------------------------------
+
+    def create_payment_link(self) -> Response:
+        base = request.host_url.rstrip("/") + "/_sandbox/payment_links"
+        created = payment_links.create_link(
+            self.store, self.account.events, self.params, self.origin, open_url_base=base
+        )
+        return self.render(created)
+
+    def list_payment_links(self) -> Response:
+        return self.render(payment_links.list_links(self.store, self.params))
+
+    def get_payment_link(self, link_id: str) -> Response:
+        return self.retrieve("payment_link", link_id)
+
+    def list_payment_link_line_items(self, link_id: str) -> Response:
+        return self.render(payment_links.list_line_items(self.store, link_id, self.params))
+
     # -- billing and events --------------------------------------------------------------
 
     def list_subscriptions(self) -> Response:
@@ -210,6 +255,14 @@ class _Api:
 
     def get_subscription(self, subscription_id: str) -> Response:
         return self.retrieve("subscription", subscription_id)
+
+    def create_subscription(self) -> Response:
+        return self.render(
+            subscribe.create_subscription(self.store, self.account.events, self.params, self.origin)
+        )
+
+    def list_subscription_items(self) -> Response:
+        return self.render(queries.list_subscription_items(self.store, self.params))
 
     def update_subscription(self, subscription_id: str) -> Response:
         updated = subscriptions.update_subscription(
@@ -241,6 +294,9 @@ class _Api:
     def get_invoice(self, invoice_id: str) -> Response:
         return self.retrieve("invoice", invoice_id)
 
+    def list_invoice_lines(self, invoice_id: str) -> Response:
+        return self.render(queries.list_invoice_lines(self.store, invoice_id, self.params))
+
     def get_payment_intent(self, intent_id: str) -> Response:
         return self.retrieve("payment_intent", intent_id)
 
@@ -250,16 +306,55 @@ class _Api:
     def get_event(self, event_id: str) -> Response:
         return self.retrieve("event", event_id)
 
+    # -- webhook endpoints -------------------------------------------------------------
+
+    def list_webhook_endpoints(self) -> Response:
+        return self.render(webhook_endpoints.list_endpoints(self.store, self.params))
+
+    def create_webhook_endpoint(self) -> Response:
+        created = webhook_endpoints.create_endpoint(
+            self.store, self.account.destinations, self.params
+        )
+        return self.render(created)
+
+    def get_webhook_endpoint(self, endpoint_id: str) -> Response:
+        return self.retrieve("webhook_endpoint", endpoint_id)
+
+    def update_webhook_endpoint(self, endpoint_id: str) -> Response:
+        updated = webhook_endpoints.update_endpoint(
+            self.store, self.account.destinations, endpoint_id, self.params
+        )
+        return self.render(updated)
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> Response:
+        check_known(self.params, ())
+        deleted = webhook_endpoints.delete_endpoint(
+            self.store, self.account.destinations, endpoint_id
+        )
+        return json_response(deleted)
+
+    # -- v2 ------------------------------------------------------------------------------
+
+    def get_v2_event(self, event_id: str) -> Response:
+        """``GET /v2/core/events/{id}``: the whole v2 event (v2 takes no ``expand``)."""
+        check_known(self.params, ())
+        with self.store.lock:
+            return json_response(self.store.get("v2.core.event", event_id))
+
 
 def create_api(account: SandboxAccount) -> Blueprint:
-    """The ``/v1`` blueprint serving ``account``."""
+    """The blueprint serving ``account``'s ``/v1`` and ``/v2`` paths."""
     api = _Api(account)
-    bp = Blueprint("stripe_v1", __name__, url_prefix="/v1")
+    bp = Blueprint("stripe_api", __name__)
     bp.before_request(api.gate)
     bp.after_request(api.finish)
     bp.teardown_request(api.release)
+    v1 = Blueprint("v1", __name__, url_prefix="/v1")
+    v2 = Blueprint("v2", __name__, url_prefix="/v2")
+    v2.add_url_rule("/core/events/<event_id>", view_func=api.get_v2_event, methods=["GET"])
     routes: list[tuple[str, str, Callable[..., Response]]] = [
         ("/products", "GET", api.list_products),
+        ("/products", "POST", api.create_product),
         ("/products/<product_id>", "GET", api.get_product),
         ("/prices", "GET", api.list_prices),
         ("/prices", "POST", api.create_price),
@@ -268,25 +363,40 @@ def create_api(account: SandboxAccount) -> Blueprint:
         ("/customers", "POST", api.create_customer),
         ("/customers/<customer_id>", "GET", api.get_customer),
         ("/customers/<customer_id>", "POST", api.update_customer),
+        ("/customers/<customer_id>", "DELETE", api.delete_customer),
         ("/checkout/sessions", "GET", api.list_sessions),
         ("/checkout/sessions", "POST", api.create_session),
         ("/checkout/sessions/<session_id>", "GET", api.get_session),
         ("/checkout/sessions/<session_id>/line_items", "GET", api.list_line_items),
         ("/checkout/sessions/<session_id>/expire", "POST", api.expire_session),
+        ("/payment_links", "GET", api.list_payment_links),
+        ("/payment_links", "POST", api.create_payment_link),
+        ("/payment_links/<link_id>", "GET", api.get_payment_link),
+        ("/payment_links/<link_id>/line_items", "GET", api.list_payment_link_line_items),
         ("/subscriptions", "GET", api.list_subscriptions),
+        ("/subscriptions", "POST", api.create_subscription),
         ("/subscriptions/<subscription_id>", "GET", api.get_subscription),
         ("/subscriptions/<subscription_id>", "POST", api.update_subscription),
         ("/subscriptions/<subscription_id>", "DELETE", api.cancel_subscription),
         ("/subscriptions/<subscription_id>/pause", "POST", api.pause_subscription),
         ("/subscriptions/<subscription_id>/resume", "POST", api.resume_subscription),
+        ("/subscription_items", "GET", api.list_subscription_items),
         ("/invoices", "GET", api.list_invoices),
         ("/invoices/<invoice_id>", "GET", api.get_invoice),
+        ("/invoices/<invoice_id>/lines", "GET", api.list_invoice_lines),
         ("/payment_intents/<intent_id>", "GET", api.get_payment_intent),
         ("/events", "GET", api.list_events),
         ("/events/<event_id>", "GET", api.get_event),
+        ("/webhook_endpoints", "GET", api.list_webhook_endpoints),
+        ("/webhook_endpoints", "POST", api.create_webhook_endpoint),
+        ("/webhook_endpoints/<endpoint_id>", "GET", api.get_webhook_endpoint),
+        ("/webhook_endpoints/<endpoint_id>", "POST", api.update_webhook_endpoint),
+        ("/webhook_endpoints/<endpoint_id>", "DELETE", api.delete_webhook_endpoint),
     ]
     for path, method, view in routes:
-        bp.add_url_rule(
+        v1.add_url_rule(
             path, endpoint=f"{method.lower()}_{view.__name__}", view_func=view, methods=[method]
         )
+    bp.register_blueprint(v1)
+    bp.register_blueprint(v2)
     return bp

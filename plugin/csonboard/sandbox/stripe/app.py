@@ -35,6 +35,7 @@ def create_app(
     duplicate_rate: float = 0.0,
     delivery_timeout: float = 10.0,
     http: requests.Session | None = None,
+    check_contract: bool = True,
 ) -> Flask:
     """A Stripe API stand-in that the official library (16.x) talks to unchanged.
 
@@ -46,7 +47,9 @@ def create_app(
     ``retry_schedule`` seconds, duplicated at ``duplicate_rate``. ``clock``
     (Unix seconds) stamps objects, events and signatures; ``rng`` makes ids and
     duplicate decisions (seed it for reproducible runs); ``http`` is the
-    session webhooks are sent with.
+    session webhooks are sent with. ``check_contract`` checks every ``/v1``
+    answer and every event against stripe-python's own types (see
+    ``SandboxAccount``); ``GET /_sandbox/contract`` shows what was checked.
 
     The account is ``sandbox_account(app)``: call its ``wait_for_deliveries()``
     to drain the webhook outbox and ``stop()`` to end the delivery thread.
@@ -70,6 +73,7 @@ def create_app(
         clock=clock,
         rng=rng or random.Random(),
         http=http,
+        check_contract=check_contract,
     )
     app = Flask(__name__)
     app.extensions[EXTENSION] = account
@@ -82,8 +86,8 @@ def create_app(
 
 
 def _not_found(exc: NotFound | MethodNotAllowed) -> Response | NotFound | MethodNotAllowed:
-    """Stripe's "Unrecognized request URL" for ``/v1``; Flask's own page elsewhere."""
-    if request.path.startswith("/v1/") or request.path == "/v1":
+    """Stripe's "Unrecognized request URL" for the API; Flask's own page elsewhere."""
+    if request.path.startswith(("/v1/", "/v2/")) or request.path in ("/v1", "/v2"):
         return unrecognized_url()
     return exc
 

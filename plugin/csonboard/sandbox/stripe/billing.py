@@ -1,4 +1,5 @@
-"""Subscriptions and their invoices, as a completed subscription-mode Checkout makes them.
+"""Subscriptions and their invoices, as a completed subscription-mode Checkout (or
+``POST /v1/subscriptions``) makes them.
 
 Shapes are API 2025-03-31 ("basil") and later: the invoice names its
 subscription at ``parent.subscription_details.subscription`` (there is no
@@ -19,7 +20,7 @@ import copy
 from datetime import UTC, datetime
 
 from csonboard.sandbox.stripe import invoices
-from csonboard.sandbox.stripe.events import EventLog
+from csonboard.sandbox.stripe.events import AUTOMATIC, EventLog, Origin
 from csonboard.sandbox.stripe.shapes import list_object
 from csonboard.sandbox.stripe.state import Json, Store
 
@@ -49,13 +50,21 @@ def start_subscription(
     items: list[Json],
     metadata: dict[str, str],
     description: str | None,
+    settled: bool = False,
+    origin: Origin = AUTOMATIC,
 ) -> tuple[Json, Json]:
     """Create an ``incomplete`` subscription and its finalized first invoice.
 
-    ``items`` are Checkout line items; recurring ones become subscription
-    items, one-time ones only appear on the first invoice. Emits
+    ``items`` are Checkout line items (or anything with their ``price``,
+    ``quantity`` and ``description``); recurring ones become subscription items,
+    one-time ones only appear on the first invoice. Emits
     ``customer.subscription.created``, ``invoice.created``, ``invoice.finalized``.
     The caller pays the invoice (:func:`pay_first_invoice`) or leaves it open.
+
+    ``settled``: the first invoice owes nothing, so Stripe starts the subscription
+    ``active`` and pays the invoice at once (``invoice.paid``,
+    ``invoice.payment_succeeded`` follow). ``origin`` is the request behind the
+    events (none for Checkout, which the buyer drives).
     """
     now = store.now()
     subscription_id = store.new_object_id("subscription")
@@ -73,9 +82,13 @@ def start_subscription(
         invoices.first_invoice(store, subscription, customer, items, sub_items, now, period_end)
     )
     subscription["latest_invoice"] = invoice["id"]
-    events.emit("customer.subscription.created", subscription)
-    events.emit("invoice.created", invoice)
-    invoices.finalize(store, events, invoice)
+    if settled:
+        subscription["status"] = "active"
+    events.emit("customer.subscription.created", subscription, origin=origin)
+    events.emit("invoice.created", invoice, origin=origin)
+    invoices.finalize(store, events, invoice, origin)
+    if settled:
+        invoices.pay(store, events, invoice, origin)
     return subscription, invoice
 
 
@@ -139,6 +152,7 @@ def _subscription(
         "billing_cycle_anchor": now,
         "billing_cycle_anchor_config": None,
         "billing_mode": {"type": "classic"},
+        "billing_schedules": [],
         "billing_thresholds": None,
         "cancel_at": None,
         "cancel_at_period_end": False,

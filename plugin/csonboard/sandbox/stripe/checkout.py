@@ -45,6 +45,8 @@ _MODELLED = {
     "mode",
     "payment_intent_data",
     "payment_method_types",
+    "redirect_on_completion",
+    "return_url",
     "subscription_data",
     "success_url",
     "ui_mode",
@@ -63,8 +65,6 @@ _ACCEPTED_UNMODELLED = {
     "payment_method_configuration",
     "payment_method_options",
     "phone_number_collection",
-    "redirect_on_completion",
-    "return_url",
     "saved_payment_method_options",
     "submit_type",
     "tax_id_collection",
@@ -84,6 +84,10 @@ _UNSUPPORTED = {
     "shipping_options",
 }
 _LINE_ITEM_PARAMS = {"price", "quantity", "adjustable_quantity", "dynamic_tax_rates", "tax_rates"}
+UI_MODES = ("elements", "embedded_page", "form", "hosted_page")
+_ON_PAGE = ("embedded_page", "elements")
+"""UI modes where the buyer pays on the merchant's own page: no hosted ``url``, a
+``client_secret`` for Stripe.js, and ``return_url`` instead of success/cancel URLs."""
 
 
 def create_session(store: Store, params: Params, *, pay_url_base: str) -> Json:
@@ -107,6 +111,7 @@ def create_session(store: Store, params: Params, *, pay_url_base: str) -> Json:
         now = store.now()
         expires_at = _read_expires_at(params, now)
         session_id = store.new_object_id("checkout.session")
+        on_page = fields["ui_mode"] in _ON_PAGE
         session = shapes.checkout_session(
             session_id=session_id,
             mode=mode,
@@ -115,7 +120,8 @@ def create_session(store: Store, params: Params, *, pay_url_base: str) -> Json:
             currency=items[0][0]["currency"] if items else as_opt_str(params, "currency"),
             subtotal=sum(int(p["unit_amount"]) * q for p, q in items) if items else None,
             customer_id=customer_id,
-            url=f"{pay_url_base}/{session_id}",
+            url=None if on_page else f"{pay_url_base}/{session_id}",
+            client_secret=f"{session_id}_secret_{store.token()}" if on_page else None,
             **fields,
         )
         store.put(session)
@@ -144,7 +150,10 @@ def _read_session_fields(params: Params, mode: str, customer_id: str | None) -> 
     reference = as_opt_str(params, "client_reference_id")
     if reference is not None and len(reference) > 200:
         raise invalid("client_reference_id must be at most 200 characters", "client_reference_id")
+    ui_mode = as_enum(params.get("ui_mode", "hosted_page"), "ui_mode", UI_MODES)
     return {
+        **_read_return(params, ui_mode),
+        "ui_mode": ui_mode,
         "cancel_url": _read_url(params, "cancel_url"),
         "client_reference_id": reference,
         "customer_creation": creation,
@@ -153,8 +162,37 @@ def _read_session_fields(params: Params, mode: str, customer_id: str | None) -> 
         "metadata": {k: v for k, v in as_metadata(params.get("metadata", {})).items() if v},
         "payment_method_types": _read_method_types(params),
         "success_url": _read_url(params, "success_url"),
-        "ui_mode": as_opt_str(params, "ui_mode") or "hosted",
     }
+
+
+def _read_return(params: Params, ui_mode: str) -> dict[str, Any]:
+    """Where the buyer goes afterwards, by UI mode: ``success_url``/``cancel_url``
+    for Stripe's pages, ``return_url`` (and, embedded, ``redirect_on_completion``)
+    for the merchant's own page, refused the other way round as Stripe refuses them."""
+    if ui_mode in _ON_PAGE:
+        for name in ("success_url", "cancel_url"):
+            if name in params:
+                raise invalid(f"`{name}` is not allowed when `ui_mode` is `{ui_mode}`.", name)
+    elif "return_url" in params:
+        raise invalid(
+            "`return_url` can only be used when `ui_mode` is `embedded_page` or `elements`.",
+            "return_url",
+        )
+    redirect = None
+    if "redirect_on_completion" in params:
+        if ui_mode != "embedded_page":
+            raise invalid(
+                "`redirect_on_completion` can only be used when `ui_mode` is `embedded_page`.",
+                "redirect_on_completion",
+            )
+        choices = ("always", "if_required", "never")
+        redirect = as_enum(params["redirect_on_completion"], "redirect_on_completion", choices)
+    elif ui_mode == "embedded_page":
+        redirect = "always"
+    return_url = _read_url(params, "return_url")
+    if ui_mode in _ON_PAGE and return_url is None and redirect != "never":
+        raise missing("return_url")
+    return {"return_url": return_url, "redirect_on_completion": redirect}
 
 
 def _read_line_items(store: Store, params: Params, mode: str) -> list[tuple[Json, int]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from csonboard.sandbox.stripe import lifecycle, purchase
+from csonboard.sandbox.stripe import lifecycle, payment_links, purchase, thin
 from csonboard.sandbox.stripe.account import SandboxAccount
 from csonboard.sandbox.stripe.errors import invalid
 from csonboard.sandbox.stripe.faults import parse_fault
@@ -24,7 +24,16 @@ from csonboard.sandbox.stripe.state import Json
 from csonboard.sandbox.stripe.web import json_response
 
 _BUYER_FIELDS = ("payment_status", "name", "email", "phone", "address")
-_WEBHOOK_FIELDS = ("url", "secret", "paused", "duplicate_rate", "retry_schedule", "timeout")
+_WEBHOOK_FIELDS = (
+    "url",
+    "secret",
+    "enabled_events",
+    "payload",
+    "paused",
+    "duplicate_rate",
+    "retry_schedule",
+    "timeout",
+)
 
 
 def _body() -> dict[str, Any]:
@@ -93,7 +102,7 @@ class _Control:
         if request.form.get("action") == "pay":
             buyer = purchase.Buyer(email=request.form.get("email") or None)
             session = purchase.complete_session(self.store, self.events, session_id, buyer)
-            target = session["success_url"]
+            target = session["success_url"] or session["return_url"]
         else:
             session = self.store.get("checkout.session", session_id)
             target = session["cancel_url"]
@@ -101,6 +110,18 @@ class _Control:
             return json_response(session)
         location = target.replace("{CHECKOUT_SESSION_ID}", session_id)
         return Response(status=303, headers={"Location": location})
+
+    def open_payment_link(self, link_id: str) -> Response:
+        """A buyer opens a Payment Link (its ``url``): a new Checkout Session for it, see
+        :func:`payment_links.open_link`. POST (body ``{}``) answers the session; GET, a
+        browser following the link, is sent on (303) to the session's payment page."""
+        if request.method == "POST":
+            check_known(_body(), ())
+        pay_url = request.host_url.rstrip("/") + "/_sandbox/pay"
+        session = payment_links.open_link(self.store, link_id, pay_url_base=pay_url)
+        if request.method == "GET":
+            return Response(status=303, headers={"Location": session["url"]})
+        return json_response(session)
 
     # -- billing: what Stripe does to subscriptions on its own ---------------------------
 
@@ -198,7 +219,7 @@ class _Control:
 
     def deliveries(self) -> Response:
         event_id = request.args.get("event")
-        return json_response({"deliveries": self.account.deliverer.deliveries(event_id)})
+        return json_response({"deliveries": self.account.destinations.deliveries(event_id)})
 
     def wait(self) -> Response:
         body = _body()
@@ -211,6 +232,30 @@ class _Control:
         with self.store.lock:
             event = self.store.get("event", event_id)
         return json_response(self.account.deliverer.resend(event))
+
+    def fail_event_generation(self) -> Response:
+        """Body ``{"event_type", "object"}``: Stripe failed to make that event about
+        that object. Any such event already made is taken back (it never existed),
+        and the health event saying so goes to the thin destinations that take it."""
+        body = _body()
+        check_known(body, ("event_type", "object"))
+        event_type, object_id = body.get("event_type"), body.get("object")
+        if not isinstance(event_type, str) or not isinstance(object_id, str):
+            raise invalid("event_type and object (an id) are required strings", "event_type")
+        with self.store.lock:
+            kind = self.store.kind_of_id(object_id)
+            if kind is None:
+                raise invalid(f"No such object: '{object_id}'", "object")
+            obj = self.store.objects[kind][object_id]
+            made = self.store.objects["event"]
+            for event_id in [
+                e["id"]
+                for e in made.values()
+                if e["type"] == event_type and e["data"]["object"].get("id") == object_id
+            ]:
+                del made[event_id]
+            alert = thin.event_generation_failure(self.store, event_type=event_type, obj=obj)
+            return json_response(self.account.destinations.publish_v2(alert), 201)
 
     def create_event(self) -> Response:
         body = _body()
@@ -228,11 +273,18 @@ class _Control:
                 "objects": objects,
                 "line_items": self.store.line_items,
                 "webhook": self.account.deliverer.config.public(),
-                "outbox": self.account.deliverer.outbox_size(),
-                "deliveries": len(self.account.deliverer.deliveries()),
+                "outbox": self.account.destinations.outbox_size(),
+                "deliveries": len(self.account.destinations.deliveries()),
                 "faults": self.account.faults.pending(),
             }
             return json_response(body)
+
+    def contract(self) -> Response:
+        """What was checked against stripe-python's types since the last reset."""
+        log = self.account.contract
+        if log is None:
+            raise invalid("This stand-in was started without contract checking.")
+        return json_response(log.summary())
 
     def reset(self) -> Response:
         self.account.reset()
@@ -265,6 +317,13 @@ def _webhook_changes(body: dict[str, Any]) -> dict[str, Any]:
     for name in ("url", "secret"):
         if name in changes and changes[name] is not None and not isinstance(changes[name], str):
             raise invalid(f"{name} must be a string or null", name)
+    if "enabled_events" in changes:
+        events = changes["enabled_events"]
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            raise invalid("enabled_events must be a list of event types", "enabled_events")
+        changes["enabled_events"] = tuple(events)
+    if "payload" in changes and changes["payload"] not in ("snapshot", "thin"):
+        raise invalid("payload must be snapshot or thin", "payload")
     if "paused" in changes and not isinstance(changes["paused"], bool):
         raise invalid("paused must be true or false", "paused")
     rate = changes.get("duplicate_rate", 0)
@@ -295,6 +354,7 @@ def create_control(account: SandboxAccount) -> Blueprint:
         ("/checkout/sessions/<session_id>/expire", ["POST"], control.expire),
         ("/pay/<session_id>", ["GET"], control.pay_page),
         ("/pay/<session_id>", ["POST"], control.pay_submit),
+        ("/payment_links/<link_id>/open", ["GET", "POST"], control.open_payment_link),
         ("/subscriptions/<subscription_id>/renew", ["POST"], control.renew),
         ("/subscriptions/<subscription_id>/period_end", ["POST"], control.end_period),
         ("/subscriptions/<subscription_id>/pay", ["POST"], control.pay_invoice),
@@ -308,8 +368,10 @@ def create_control(account: SandboxAccount) -> Blueprint:
         ("/deliveries", ["GET"], control.deliveries),
         ("/deliveries/wait", ["POST"], control.wait),
         ("/events", ["POST"], control.create_event),
+        ("/event_generation_failures", ["POST"], control.fail_event_generation),
         ("/events/<event_id>/deliver", ["POST"], control.redeliver),
         ("/state", ["GET"], control.state),
+        ("/contract", ["GET"], control.contract),
         ("/reset", ["POST"], control.reset),
     ]
     for path, methods, view in routes:

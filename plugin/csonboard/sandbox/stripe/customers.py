@@ -1,10 +1,15 @@
-"""Customers: create, update (with Stripe's metadata rules) and list.
+"""Customers: create, retrieve, update (with Stripe's metadata rules), delete and list.
 
 Metadata updates merge: keys sent are set, keys not sent are kept, a key sent
 as ``""`` is deleted and ``metadata=""`` clears everything. An update that
 changes something emits ``customer.updated`` whose ``previous_attributes``
 holds only the changed fields (for metadata, only the changed keys, with null
 for keys that did not exist), as Stripe does.
+
+A deleted customer leaves a stub, ``{"id", "object": "customer", "deleted": true}``:
+retrieving it answers the stub (200), while updating or deleting it again, or
+naming it anywhere else (a session's or subscription's ``customer``), is Stripe's
+``resource_missing`` "No such customer", and lists leave it out.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from csonboard.sandbox.stripe import shapes
-from csonboard.sandbox.stripe.errors import invalid, unsupported
+from csonboard.sandbox.stripe import lifecycle, shapes
+from csonboard.sandbox.stripe.errors import invalid, no_such, unsupported
 from csonboard.sandbox.stripe.events import EventLog, Origin
 from csonboard.sandbox.stripe.forms import (
     Params,
@@ -114,8 +119,43 @@ def update_customer(
         return customer
 
 
+def retrieve_customer(store: Store, customer_id: str, params: Params) -> Json:
+    """``GET /v1/customers/{id}``: the customer, or the stub of a deleted one."""
+    check_known(params, ("expand",))
+    with store.lock:
+        found = store.objects["customer"].get(customer_id)
+        if found is None:
+            raise no_such("customer", customer_id)
+        return found
+
+
+def delete_customer(
+    store: Store, events: EventLog, customer_id: str, params: Params, origin: Origin
+) -> Json:
+    """``DELETE /v1/customers/{id}``: answers the deleted stub.
+
+    Cancels the customer's subscriptions that have not ended at once, as Stripe
+    does (``customer.subscription.deleted`` for each, reason
+    ``cancellation_requested``), then emits ``customer.deleted`` with the customer
+    as it was. The endpoint takes no parameters.
+    """
+    check_known(params, ())
+    with store.lock:
+        customer = store.get("customer", customer_id)
+        for subscription in list(store.objects["subscription"].values()):
+            if subscription["customer"] == customer_id and (
+                subscription["status"] not in lifecycle.ENDED
+            ):
+                lifecycle.cancel(
+                    store, events, subscription, reason="cancellation_requested", origin=origin
+                )
+        events.emit("customer.deleted", customer, origin=origin)
+        return store.delete(customer)
+
+
 def list_customers(store: Store, params: Mapping[str, Any]) -> Json:
-    """``GET /v1/customers``: newest first; ``email`` (exact, case-sensitive) and ``created``."""
+    """``GET /v1/customers``: newest first, deleted ones left out; ``email`` (exact,
+    case-sensitive) and ``created``."""
     check_known(params, (*PAGE_PARAMS, "email", "created", "test_clock"))
     email = as_str(params["email"], "email") if "email" in params else None
     created = range_filter(params["created"], "created") if "created" in params else None

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import requests
 import stripe
@@ -44,10 +44,17 @@ USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 
 @dataclass(frozen=True)
 class WebhookConfig:
-    """The single webhook endpoint and how deliveries to it behave."""
+    """One webhook endpoint and how deliveries to it behave.
+
+    ``enabled_events`` are the event types it takes (``*`` for all); ``payload``
+    is ``snapshot`` (v1 events, the whole object) or ``thin`` (an event
+    destination's v2 notifications, whose types are ``v1.<type>`` for v1 events).
+    """
 
     url: str | None = None
     secret: str | None = None
+    enabled_events: tuple[str, ...] = ("*",)
+    payload: Literal["snapshot", "thin"] = "snapshot"
     paused: bool = False
     duplicate_rate: float = 0.0
     retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
@@ -57,6 +64,7 @@ class WebhookConfig:
         """The settings as JSON, with the secret left out."""
         shown = dataclasses.asdict(self)
         shown["retry_schedule"] = list(self.retry_schedule)
+        shown["enabled_events"] = list(self.enabled_events)
         shown["secret"] = None if self.secret is None else "(set)"
         return shown
 
@@ -100,13 +108,16 @@ class Deliverer:
         self._thread: threading.Thread | None = None
         self._stopping = False
 
-    # -- the Publisher protocol (events.py) ------------------------------------
+    # -- publishing (through destinations.Destinations) ---------------------------
 
-    def endpoint_count(self) -> int:
-        """1 when an endpoint (URL and secret) is configured, else 0: events made
-        without one are never sent, as Stripe does not send events retroactively."""
+    def accepts(self, event_type: str) -> bool:
+        """Whether an event of ``event_type`` made now goes to this endpoint: it needs
+        a URL and a secret and must take the type. Events made while it does not
+        are never sent, as Stripe does not send events retroactively."""
         with self._cond:
-            return 1 if self._config.url and self._config.secret else 0
+            config = self._config
+            wanted = "*" in config.enabled_events or event_type in config.enabled_events
+            return bool(config.url and config.secret and wanted)
 
     def publish(self, event: Json) -> None:
         """Queue ``event`` for immediate delivery (twice, at ``duplicate_rate``)."""

@@ -1,15 +1,28 @@
 """Stripe's error envelope, raised anywhere in the stand-in and rendered by the routes.
 
 Stripe answers every failure with ``{"error": {"type", "message", "code"?,
-"param"?}}`` and a status the official library maps to its exception classes
-(400/404 -> ``InvalidRequestError`` or ``IdempotencyError``, 401 ->
+"doc_url"?, "param"?}}`` and a status the official library maps to its exception
+classes (400/404 -> ``InvalidRequestError`` or ``IdempotencyError``, 401 ->
 ``AuthenticationError``, 429 -> ``RateLimitError``, 5xx -> ``APIError``).
 ``code`` and ``param`` are left out when they do not apply, as Stripe does.
+
+``doc_url`` is Stripe's page for the code (``https://stripe.com/docs/error-codes/``
+and the code with hyphens). It is sent only for codes Stripe documents (the list
+stripe-python carries for ``last_payment_error.code``): the stand-in's own codes
+(``parameter_unsupported``, ``resource_invalid_state``...) have no page, and a link
+to none would mislead. ``request_log_url`` (a Dashboard link to the request's log)
+is never sent: the stand-in has no Dashboard.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import typing
+from functools import cache
+from typing import Any, Literal
+
+import stripe
+
+DOC_URL_BASE = "https://stripe.com/docs/error-codes/"
 
 
 class ApiError(Exception):
@@ -38,9 +51,28 @@ class ApiError(Exception):
         error: dict[str, Any] = {"type": self.type, "message": self.message}
         if self.code is not None:
             error["code"] = self.code
+            if self.code in documented_codes():
+                error["doc_url"] = DOC_URL_BASE + self.code.replace("_", "-")
         if self.param is not None:
             error["param"] = self.param
         return {"error": error}
+
+
+@cache
+def documented_codes() -> frozenset[str]:
+    """The error codes Stripe documents, as stripe-python's generated types list them."""
+    hint = stripe.PaymentIntent.LastPaymentError.__annotations__["code"]
+    return frozenset(_literals(hint))
+
+
+def _literals(hint: Any) -> set[str]:
+    found: set[str] = set()
+    for arg in typing.get_args(hint):
+        if typing.get_origin(arg) is Literal:
+            found.update(str(value) for value in typing.get_args(arg))
+        else:
+            found.update(_literals(arg))
+    return found
 
 
 def invalid(message: str, param: str | None = None, code: str | None = None) -> ApiError:

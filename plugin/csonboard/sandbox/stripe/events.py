@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from csonboard.sandbox.stripe.contract import ContractLog
 from csonboard.sandbox.stripe.errors import invalid
 from csonboard.sandbox.stripe.forms import as_bool, as_str, as_str_list, check_known
 from csonboard.sandbox.stripe.listing import PAGE_PARAMS, paginate, range_filter
@@ -33,23 +34,27 @@ AUTOMATIC = Origin()
 
 
 class Publisher(Protocol):
-    """Where new events go: the webhook deliverer."""
+    """Where new events go: the webhook endpoints and event destinations."""
 
-    def endpoint_count(self) -> int:
-        """How many endpoints will be sent an event made now."""
+    def endpoint_count(self, event_type: str) -> int:
+        """How many snapshot endpoints will be sent an event of ``event_type`` made now."""
         ...
 
     def publish(self, event: Json) -> None:
-        """Queue ``event`` (a private copy) for delivery; must not block."""
+        """Queue ``event`` for every endpoint that takes it; must not block."""
         ...
 
 
 class EventLog:
-    """Makes events from snapshots, stores them in ``store`` and publishes them."""
+    """Makes events from snapshots, stores them in ``store`` and publishes them;
+    ``contract`` (when given) checks each one as it is made."""
 
-    def __init__(self, store: Store, publisher: Publisher) -> None:
+    def __init__(
+        self, store: Store, publisher: Publisher, contract: ContractLog | None = None
+    ) -> None:
         self.store = store
         self.publisher = publisher
+        self.contract = contract
 
     def emit(
         self,
@@ -89,14 +94,17 @@ class EventLog:
                 "created": self.store.now(),
                 "data": {"object": {}},
                 "livemode": False,
-                "pending_webhooks": self.publisher.endpoint_count(),
+                "pending_webhooks": 0,
                 "request": {"id": None, "idempotency_key": None},
                 "type": "",
             }
             event.update(copy.deepcopy(dict(partial)))
+            if "pending_webhooks" not in partial:
+                event["pending_webhooks"] = self.publisher.endpoint_count(str(event["type"]))
+            if self.contract is not None:
+                self.contract.check(event)
             self.store.put(event)
-            if event["pending_webhooks"]:
-                self.publisher.publish(copy.deepcopy(event))
+            self.publisher.publish(copy.deepcopy(event))
             return event
 
     def mark_delivered(self, event_id: str) -> None:

@@ -3,9 +3,9 @@
 Paths are dotted (``customer``, ``line_items``, ``data.subscription``,
 ``latest_invoice.customer``) and at most four levels deep, as on Stripe. A
 field holding the id of a stored object can be expanded; a null field stays
-null. ``line_items`` on a Checkout Session is *includable*: it is absent from
-the object unless expanded, and then it is the first page (10 items) of the
-session's line items with ``has_more``, like every expanded list on Stripe.
+null. ``line_items`` on a Checkout Session or a Payment Link is *includable*: it
+is absent from the object unless expanded, and then it is the first page (10
+items) of its line items with ``has_more``, like every expanded list on Stripe.
 """
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ from csonboard.sandbox.stripe.state import Json, Store
 
 _MAX_DEPTH = 4
 _EXPANDED_LIST_SIZE = 10
+_LINE_ITEMS_URLS = {
+    "checkout.session": "/v1/checkout/sessions/{}/line_items",
+    "payment_link": "/v1/payment_links/{}/line_items",
+}
+"""Objects with includable ``line_items``, and where their list lives."""
 
 
 def expand(store: Store, obj: Json, paths: list[str]) -> Json:
@@ -39,12 +44,12 @@ def expand(store: Store, obj: Json, paths: list[str]) -> Json:
     return result
 
 
-def session_line_items_page(store: Store, session_id: str, limit: int) -> Json:
-    """The first ``limit`` line items of a session as a list object."""
-    items = store.line_items.get(session_id, [])
+def line_items_page(store: Store, obj: Json, limit: int) -> Json:
+    """The first ``limit`` line items of a session or payment link as a list object."""
+    items = store.line_items.get(obj["id"], [])
     return list_object(
         copy.deepcopy(items[:limit]),
-        f"/v1/checkout/sessions/{session_id}/line_items",
+        _LINE_ITEMS_URLS[obj["object"]].format(obj["id"]),
         has_more=len(items) > limit,
     )
 
@@ -59,8 +64,8 @@ def _expand_at(store: Store, node: Any, segments: list[str], path: str) -> None:
         return
     if not isinstance(node, dict):
         raise _not_expandable(path)
-    if node.get("object") == "checkout.session" and head == "line_items":
-        node[head] = session_line_items_page(store, node["id"], _EXPANDED_LIST_SIZE)
+    if node.get("object") in _LINE_ITEMS_URLS and head == "line_items":
+        node[head] = line_items_page(store, node, _EXPANDED_LIST_SIZE)
     elif head == "id" or head not in node:
         raise _not_expandable(path)
     elif isinstance(node[head], str):

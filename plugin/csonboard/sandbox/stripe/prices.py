@@ -1,5 +1,9 @@
 """Products and prices: seeded from the sandbox catalog, listed, created.
 
+``POST /v1/products`` models ``name``, ``id``, ``active``, ``description`` and
+``metadata``; ``POST /v1/prices`` per-unit prices. Other real parameters of both
+are refused as unsupported rather than silently ignored.
+
 The catalog's ``stripe`` section lists ``products`` (``id``, ``name``) and
 ``prices`` (``id``, ``product``, ``currency``, ``unit_amount``, optional
 ``lookup_key``, ``nickname``, ``recurring = {interval, interval_count}``).
@@ -13,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from csonboard.sandbox.stripe import shapes
-from csonboard.sandbox.stripe.errors import invalid, unsupported
+from csonboard.sandbox.stripe.errors import ApiError, invalid, unsupported
 from csonboard.sandbox.stripe.events import EventLog, Origin
 from csonboard.sandbox.stripe.forms import (
     Params,
@@ -33,6 +37,20 @@ from csonboard.sandbox.stripe.listing import PAGE_PARAMS, field_equals, paginate
 from csonboard.sandbox.stripe.state import Json, Store
 
 _INTERVALS = ("day", "week", "month", "year")
+_PRODUCT_PARAMS = {"active", "description", "expand", "id", "metadata", "name"}
+_UNSUPPORTED_PRODUCT_PARAMS = {
+    "default_price_data",
+    "images",
+    "marketing_features",
+    "package_dimensions",
+    "shippable",
+    "statement_descriptor",
+    "tax_code",
+    "tax_details",
+    "type",
+    "unit_label",
+    "url",
+}
 _PRICE_PARAMS = {
     "active",
     "currency",
@@ -93,6 +111,39 @@ def seed_catalog(store: Store, section: Mapping[str, Any]) -> None:
                     active=entry.get("active", True),
                 )
             )
+
+
+def create_product(store: Store, events: EventLog, params: Params, origin: Origin) -> Json:
+    """``POST /v1/products``; emits ``product.created``.
+
+    ``name`` is required; ``id`` (Stripe makes one when absent) must not be taken
+    (``resource_already_exists``); ``description`` and ``id`` may not be ``""``.
+    """
+    for name in params:
+        if name in _UNSUPPORTED_PRODUCT_PARAMS:
+            raise unsupported(name)
+    check_known(params, _PRODUCT_PARAMS)
+    product_name = as_str(require(params, "name"), "name")
+    custom_id = _non_empty(params, "id")
+    description = _non_empty(params, "description")
+    active = as_bool(params["active"], "active") if "active" in params else True
+    metadata = {k: v for k, v in as_metadata(params.get("metadata", {})).items() if v}
+    with store.lock:
+        if custom_id is not None and store.kind_of_id(custom_id) is not None:
+            raise ApiError(
+                400, "Product already exists.", param="id", code="resource_already_exists"
+            )
+        product = shapes.product(
+            store,
+            product_id=custom_id or store.new_object_id("product"),
+            name=product_name,
+            description=description,
+            active=active,
+            metadata=metadata,
+        )
+        store.put(product)
+        events.emit("product.created", product, origin=origin)
+        return product
 
 
 def create_price(store: Store, events: EventLog, params: Params, origin: Origin) -> Json:
@@ -213,6 +264,22 @@ def list_products(store: Store, params: Mapping[str, Any]) -> Json:
                 keep=lambda p: all(check(p) for check in checks),
             )
         )
+
+
+def _non_empty(params: Params, name: str) -> str | None:
+    """An optional string that, as on Stripe's creates, cannot be sent empty."""
+    if name not in params:
+        return None
+    value = as_str(params[name], name)
+    if value == "":
+        raise invalid(
+            f"You passed an empty string for '{name}'. We assume empty values are an attempt "
+            f"to unset a parameter; however '{name}' cannot be unset. You should remove "
+            f"'{name}' from your request or supply a non-empty value.",
+            name,
+            code="parameter_invalid_empty",
+        )
+    return value
 
 
 def _read_recurring(params: Params) -> dict[str, Any] | None:

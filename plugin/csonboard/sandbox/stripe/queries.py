@@ -1,4 +1,5 @@
-"""List endpoints for Checkout Sessions, their line items, subscriptions and invoices."""
+"""List endpoints for Checkout Sessions and their line items, subscriptions and their
+items, invoices and their lines."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from csonboard.sandbox.stripe.forms import as_dict, as_enum, as_str, check_known
+from csonboard.sandbox.stripe.forms import as_dict, as_enum, as_str, check_known, require
 from csonboard.sandbox.stripe.invoices import subscription_of
 from csonboard.sandbox.stripe.listing import PAGE_PARAMS, field_equals, paginate, range_filter
 from csonboard.sandbox.stripe.state import Json, Store
@@ -116,6 +117,38 @@ def list_subscriptions(store: Store, params: Mapping[str, Any]) -> Json:
                 url="/v1/subscriptions",
                 label="subscription",
                 keep=lambda s: all(check(s) for check in checks),
+            )
+        )
+
+
+def list_subscription_items(store: Store, params: Mapping[str, Any]) -> Json:
+    """``GET /v1/subscription_items?subscription=...``: the subscription's items in its
+    own order; ``subscription`` is required (an unknown one is a 400 naming it)."""
+    check_known(params, (*PAGE_PARAMS, "subscription"))
+    subscription_id = as_str(require(params, "subscription"), "subscription")
+    with store.lock:
+        subscription = store.get("subscription", subscription_id, param="subscription", status=400)
+        return copy.deepcopy(
+            paginate(
+                subscription["items"]["data"],
+                params,
+                url="/v1/subscription_items",
+                label="subscription_item",
+            )
+        )
+
+
+def list_invoice_lines(store: Store, invoice_id: str, params: Mapping[str, Any]) -> Json:
+    """``GET /v1/invoices/{id}/lines``: the invoice's lines in their order on it."""
+    check_known(params, PAGE_PARAMS)
+    with store.lock:
+        invoice = store.get("invoice", invoice_id)
+        return copy.deepcopy(
+            paginate(
+                invoice["lines"]["data"],
+                params,
+                url=f"/v1/invoices/{invoice_id}/lines",
+                label="line_item",
             )
         )
 

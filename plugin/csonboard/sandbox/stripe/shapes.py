@@ -3,7 +3,8 @@
 Each builder returns a fresh JSON-ready dict with every field the official
 library's types declare that a reader of this flow could look at; fields the
 stand-in does not model carry the value Stripe gives them in the plain case
-(null, false, empty list). Subscription and invoice shapes live in ``billing``.
+(null, false, empty list). Subscription and invoice shapes live in ``billing``
+and ``invoices``, Payment Links in ``payment_links``.
 """
 
 from __future__ import annotations
@@ -27,20 +28,28 @@ def address(fields: dict[str, Any] | None) -> Json | None:
     return {name: fields.get(name) or None for name in ADDRESS_FIELDS}
 
 
-def product(store: Store, *, product_id: str, name: str, description: str | None = None) -> Json:
+def product(
+    store: Store,
+    *,
+    product_id: str,
+    name: str,
+    description: str | None = None,
+    active: bool = True,
+    metadata: dict[str, str] | None = None,
+) -> Json:
     """A Product; ``type`` is ``service``, the only kind Checkout sells here."""
     now = store.now()
     return {
         "id": product_id,
         "object": "product",
-        "active": True,
+        "active": active,
         "created": now,
         "default_price": None,
         "description": description,
         "images": [],
         "livemode": False,
         "marketing_features": [],
-        "metadata": {},
+        "metadata": dict(metadata or {}),
         "name": name,
         "package_dimensions": None,
         "shippable": None,
@@ -214,7 +223,8 @@ def checkout_session(
     currency: str | None,
     subtotal: int | None,
     customer_id: str | None,
-    url: str,
+    url: str | None,
+    client_secret: str | None,
     cancel_url: str | None,
     client_reference_id: str | None,
     customer_creation: str | None,
@@ -222,12 +232,16 @@ def checkout_session(
     locale: str | None,
     metadata: dict[str, str],
     payment_method_types: list[str],
+    redirect_on_completion: str | None,
+    return_url: str | None,
     success_url: str | None,
     ui_mode: str,
 ) -> Json:
     """An open Checkout Session. ``line_items`` is not a field: it is includable
     only (``expand[]=line_items``) and never part of an event's snapshot.
     ``payment_intent`` stays null until the buyer pays, as since API 2022-08-01.
+    ``url`` is the hosted page (``ui_mode`` ``hosted_page``); a session paid on the
+    merchant's own page has a ``client_secret`` and a ``return_url`` instead.
     """
     return {
         "id": session_id,
@@ -240,7 +254,7 @@ def checkout_session(
         "billing_address_collection": None,
         "cancel_url": cancel_url,
         "client_reference_id": client_reference_id,
-        "client_secret": None,
+        "client_secret": client_secret,
         "collected_information": None,
         "consent": None,
         "consent_collection": None,
@@ -272,6 +286,8 @@ def checkout_session(
         "payment_status": "unpaid" if mode != "setup" and subtotal else "no_payment_required",
         "phone_number_collection": {"enabled": False},
         "recovered_from": None,
+        "redirect_on_completion": redirect_on_completion,
+        "return_url": return_url,
         "setup_intent": None,
         "shipping_cost": None,
         "shipping_options": [],

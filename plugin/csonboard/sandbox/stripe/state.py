@@ -31,7 +31,10 @@ KINDS: dict[str, tuple[str, int, str]] = {
     "payment_intent": ("pi", 24, "payment_intent"),
     "subscription": ("sub", 24, "subscription"),
     "invoice": ("in", 24, "invoice"),
+    "payment_link": ("plink", 24, "payment_link"),
     "event": ("evt", 24, "event"),
+    "webhook_endpoint": ("we", 24, "webhook endpoint"),
+    "v2.core.event": ("evt_test", 48, "event"),
 }
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -50,7 +53,7 @@ class Store:
         self.rng = rng
         self.objects: dict[str, dict[str, Json]] = {kind: {} for kind in KINDS}
         self.line_items: dict[str, list[Json]] = {}
-        """Checkout line items by session id; never part of the session object itself."""
+        """Line items by Checkout Session or Payment Link id; never part of the object itself."""
         self.hidden: dict[str, Json] = {}
         """Per-object settings the API never shows (a session's ``subscription_data``)."""
 
@@ -70,6 +73,11 @@ class Store:
                 if not any(candidate in table for table in self.objects.values()):
                     return candidate
 
+    def token(self, length: int = 24) -> str:
+        """Random letters and digits, for the secret part of client secrets."""
+        with self.lock:
+            return "".join(self.rng.choices(_ALPHABET, k=length))
+
     def new_object_id(self, kind: str) -> str:
         """A fresh id with the prefix Stripe uses for objects of ``kind``."""
         prefix, length, _ = KINDS[kind]
@@ -81,23 +89,37 @@ class Store:
         return obj
 
     def find(self, kind: str, object_id: str) -> Json | None:
-        """The stored object, or None."""
-        return self.objects[kind].get(object_id)
+        """The stored object, or None (also for a deleted one: see :meth:`delete`)."""
+        found = self.objects[kind].get(object_id)
+        return None if found is None or found.get("deleted") is True else found
 
     def get(self, kind: str, object_id: str, *, param: str = "id", status: int = 404) -> Json:
-        """The stored object, or Stripe's ``resource_missing`` error.
+        """The stored object, or Stripe's ``resource_missing`` error (also for a
+        deleted object, which Stripe no longer lets anything use).
 
         ``param``/``status`` say where the id came from: the path (404, ``id``)
         or a body parameter (400, that parameter's name).
         """
-        found = self.objects[kind].get(object_id)
+        found = self.find(kind, object_id)
         if found is None:
             raise no_such(KINDS[kind][2], object_id, param=param, status=status)
         return found
 
+    def delete(self, obj: Json) -> Json:
+        """Replace ``obj`` by the stub Stripe keeps of a deleted object and return it.
+
+        The stub (``{"id", "object", "deleted": true}``) stays under its id: it is
+        what retrieving the object answers and what an expanded reference to it
+        shows, while :meth:`find`, :meth:`get` and lists treat it as gone.
+        """
+        stub: Json = {"id": obj["id"], "object": obj["object"], "deleted": True}
+        return self.put(stub)
+
     def newest_first(self, kind: str) -> list[Json]:
-        """All objects of ``kind``, most recently created first."""
-        return list(reversed(self.objects[kind].values()))
+        """All objects of ``kind``, most recently created first; deleted ones left out."""
+        return [
+            obj for obj in reversed(self.objects[kind].values()) if obj.get("deleted") is not True
+        ]
 
     def kind_of_id(self, object_id: str) -> str | None:
         """The kind of the stored object with this id, or None when there is none."""
