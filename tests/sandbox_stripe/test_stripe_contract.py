@@ -229,6 +229,47 @@ def test_every_object_the_stand_in_serves_keeps_the_library_types(sandbox: Sandb
     client.v1.subscriptions.list({"status": "all"})
     client.v1.invoices.list({"subscription": subscription_id})
 
+    # Usage-based billing: a meter through its life, a metered price, usage, summaries.
+    meter = client.v1.billing.meters.create(
+        {
+            "display_name": "Backups",
+            "event_name": "backup_gb",
+            "default_aggregation": {"formula": "last"},
+            "customer_mapping": {"event_payload_key": "customer", "type": "by_id"},
+            "value_settings": {"event_payload_key": "gb"},
+            "event_time_window": "day",
+        }
+    )
+    client.v1.billing.meters.update(meter.id, {"display_name": "Nightly backups"})
+    client.v1.billing.meters.deactivate(meter.id)
+    client.v1.billing.meters.reactivate(meter.id)
+    client.v1.billing.meters.list({"status": "active"})
+    client.v1.billing.meters.retrieve("mtr_sandbox_bandwidth")
+    client.v1.prices.create(
+        {
+            "product": "prod_sandbox_bandwidth",
+            "currency": "usd",
+            "unit_amount": 2,
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
+        }
+    )
+    client.v1.billing.meter_events.create(
+        {
+            "event_name": "computestacks_bandwidth_gb",
+            "payload": {"stripe_customer_id": customer.id, "value": "3"},
+        }
+    )
+    hour = int(sandbox.clock()) // 3600 * 3600
+    client.v1.billing.meters.event_summaries.list(
+        "mtr_sandbox_bandwidth",
+        {
+            "customer": customer.id,
+            "start_time": hour - 3600,
+            "end_time": hour + 3600,
+            "value_grouping_window": "hour",
+        },
+    )
+
     # What shops make by API: products, subscriptions, Payment Links; a deletion.
     product = client.v1.products.create({"name": "Backups"})
     client.v1.prices.create(
@@ -281,6 +322,9 @@ def test_every_object_the_stand_in_serves_keeps_the_library_types(sandbox: Sandb
     stored = _object_names(state["objects"]) | _object_names(state["line_items"])
     assert stored - set(served["checked"]) == set(), "served but never checked"
     assert {"list", "error", "webhook_endpoint", "payment_link", "line_item"} <= set(
+        served["checked"]
+    )
+    assert {"billing.meter", "billing.meter_event", "billing.meter_event_summary"} <= set(
         served["checked"]
     )
 
