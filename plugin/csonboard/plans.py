@@ -16,6 +16,15 @@ A line item matches a plan by its price id first, then its price's lookup key,
 then its product id. Each unit of a line item becomes one project unless the
 plan says ``projects = "per_line_item"``.
 
+Usage (``[[usage]]`` for every customer, ``[[plans.NAME.usage]]`` for a plan's
+customers, which wins for the same resource) names which ComputeStacks usage is
+billed through which Stripe meter::
+
+    [[usage]]
+    resource_kind = "bandwidth"          # or product_id = 7
+    meter = "computestacks_bandwidth_gb" # the meter's event_name
+    multiply = 1                         # optional: value = quantity x multiply
+
 Failure policy: :func:`load_catalog` raises ConfigError naming the plan and the
 key (``plans.wordpress.containers[1].product_id: Field required``). A price that
 matches no plan is not an error here; the onboarding dead-letters it with a
@@ -26,7 +35,8 @@ from __future__ import annotations
 
 import string
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,6 +91,53 @@ class Container(_Strict):
         return self
 
 
+RESOURCE_KINDS = ("backup", "bandwidth", "cpu", "ipaddr", "local_disk", "memory", "storage")
+"""The ``resource_kind`` values of ComputeStacks' resource products (``app/models/product.rb``)."""
+
+
+class Usage(_Strict):
+    """Which ComputeStacks usage goes to which Stripe meter. Exactly one of
+    ``product_id`` (a ComputeStacks product) and ``resource_kind``.
+
+    ``quantity`` is the usage row's field to bill: ``qty`` (default), what was
+    used beyond the package, or ``qty_total``, everything used. The value sent
+    is that quantity times ``multiply`` (a unit conversion, e.g. 1024 for GB to
+    MB), as a decimal string.
+    """
+
+    meter: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    product_id: int | None = Field(default=None, gt=0)
+    resource_kind: Literal[RESOURCE_KINDS] | None = None  # type: ignore[valid-type]
+    quantity: Literal["qty", "qty_total"] = "qty"
+    multiply: Decimal = Field(default=Decimal(1), gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _one_resource(self) -> Usage:
+        if (self.product_id is None) == (self.resource_kind is None):
+            raise ValueError("give exactly one of product_id and resource_kind")
+        return self
+
+    def takes(self, product_id: int | None, resource_kind: str | None) -> bool:
+        """Whether a usage row of this product is billed through this entry."""
+        if self.product_id is not None:
+            return product_id is not None and product_id == self.product_id
+        return resource_kind is not None and resource_kind == self.resource_kind
+
+
+def _usage_key(entry: Usage) -> tuple[str, object]:
+    return ("product_id", entry.product_id) if entry.product_id else ("kind", entry.resource_kind)
+
+
+def _no_repeats(entries: Sequence[Usage]) -> Sequence[Usage]:
+    seen: set[tuple[str, object]] = set()
+    for entry in entries:
+        key = _usage_key(entry)
+        if key in seen:
+            raise ValueError(f"{key[0]} {key[1]!r} is billed twice; name each resource once")
+        seen.add(key)
+    return entries
+
+
 def _plain_fields(template: str) -> None:
     """Refuse ``{customer_name[5]}`` and ``{plan.attr}``: they render for the
     sample name and fail for a buyer whose name is shorter."""
@@ -100,6 +157,12 @@ class Plan(_Strict):
     project_name: str = "{plan} {session_tag}-{unit}"
     projects: Literal["per_unit", "per_line_item"] = "per_unit"
     containers: tuple[Container, ...] = Field(min_length=1)
+    usage: tuple[Usage, ...] = ()
+
+    @field_validator("usage")
+    @classmethod
+    def _usage_once(cls, entries: tuple[Usage, ...]) -> tuple[Usage, ...]:
+        return tuple(_no_repeats(entries))
 
     @field_validator("project_name")
     @classmethod
@@ -133,7 +196,42 @@ class Catalog(_Strict):
     """All plans, by name. No Stripe id may be claimed by two plans."""
 
     plans: Mapping[str, Plan]
+    usage: tuple[Usage, ...] = ()
+    """Usage billed for every customer (a plan's own entries win)."""
     source: str = ""
+
+    @field_validator("usage")
+    @classmethod
+    def _usage_once(cls, entries: tuple[Usage, ...]) -> tuple[Usage, ...]:
+        return tuple(_no_repeats(entries))
+
+    @property
+    def bills_usage(self) -> bool:
+        """Whether any usage is billed at all (else the usage sync has nothing to do)."""
+        return bool(self.usage) or any(plan.usage for plan in self.plans.values())
+
+    def usage_for(self, plan_names: Sequence[str]) -> list[Usage]:
+        """The entries that bill a customer holding ``plan_names``, in the order a
+        usage row is matched against them (the first that takes it wins): the
+        plans' own entries before the catalog's, and by product before by
+        resource kind. Two plans billing the same resource differently is
+        ambiguous: raises ValueError naming it."""
+        own: dict[tuple[str, object], Usage] = {}
+        for name in dict.fromkeys(plan_names):
+            plan = self.plans.get(name)
+            for entry in plan.usage if plan else ():
+                key = _usage_key(entry)
+                if own.setdefault(key, entry) != entry:
+                    raise ValueError(
+                        f"{key[0]} {key[1]!r} is billed differently by the plans "
+                        f"{', '.join(sorted(set(plan_names)))}"
+                    )
+        shared = [e for e in self.usage if _usage_key(e) not in own]
+
+        def by_product_first(entries: Sequence[Usage]) -> list[Usage]:
+            return sorted(entries, key=lambda e: e.product_id is None)
+
+        return [*by_product_first(list(own.values())), *by_product_first(shared)]
 
     @model_validator(mode="before")
     @classmethod
@@ -188,7 +286,7 @@ def load_catalog(path: Path) -> Catalog:
         raise ConfigError("plans", f"{path} is not valid TOML: {exc}") from None
     if not isinstance(data.get("plans"), dict) or not data["plans"]:
         raise ConfigError("plans", f"{path} defines no [plans.NAME] table")
-    unknown = set(data) - {"plans"}
+    unknown = set(data) - {"plans", "usage"}
     if unknown:
         raise ConfigError(sorted(unknown)[0], f"unknown top-level key in {path}")
     try:

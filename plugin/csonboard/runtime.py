@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import requests
 
@@ -19,6 +20,7 @@ from csonboard.routes import checkout_routes, lifecycle_routes
 from csonboard.settings import Settings
 from csonboard.stripe_api import StripeGateway
 from csonboard.thin_events import thin_routes
+from csonboard.usage import UsageSync, identifier_prefix
 from csonboard.worker import Job, Worker, worker_name
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,20 @@ def build_services(settings: Settings) -> Services:
     )
 
 
+def usage_sync(settings: Settings, services: Services, ledger: Ledger, name: str) -> UsageSync:
+    """The usage sync of a worker (or of ``csonboard usage sync``)."""
+    return UsageSync(
+        ledger,
+        services.cs,
+        services.stripe,
+        services.catalog,
+        settings.worker,
+        interval=timedelta(minutes=settings.usage.interval_minutes),
+        identifier_prefix=identifier_prefix(settings.cs.url),
+        name=name,
+    )
+
+
 def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
     """A worker wired to the ledger, queue, Stripe and ComputeStacks of ``settings``."""
     services = build_services(settings)
@@ -101,6 +117,7 @@ def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
     lifecycle = LifecycleRunner(
         ledger, doorbell, services, settings.worker, settings.lifecycle, name=name
     )
+    usage = usage_sync(settings, services, ledger, name)
     worker = Worker(
         ledger,
         doorbell,
@@ -113,6 +130,7 @@ def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
         jobs={
             "onboarding": Job(onboarder.run, ledger.onboardings.due),
             "account": Job(lifecycle.run, ledger.lifecycle.due),
+            "usage": Job(usage.run, usage.due),
         },
         name=name,
     )

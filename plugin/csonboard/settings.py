@@ -150,9 +150,15 @@ class LifecycleSettings(_Section):
     delete_user: bool = False
 
 
+class UsageSettings(_Section):
+    """Usage billed through Stripe Billing Meters (the catalog's ``[[usage]]``)."""
+
+    interval_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
+
+
 class Settings(_Section):
     """All settings. Sections: ``stripe``, ``receiver``, ``cs``, ``worker``,
-    ``onboarding``, ``lifecycle``, ``status``."""
+    ``onboarding``, ``lifecycle``, ``usage``, ``status``."""
 
     data_dir: Path = Path("csonboard-data")
     database_url: str = ""
@@ -171,6 +177,7 @@ class Settings(_Section):
     worker: WorkerSettings = WorkerSettings()
     onboarding: OnboardingSettings = OnboardingSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
+    usage: UsageSettings = UsageSettings()
     status: StatusSettings = StatusSettings()
 
     @field_validator("database_url")
@@ -268,6 +275,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "worker": WorkerSettings,
     "onboarding": OnboardingSettings,
     "lifecycle": LifecycleSettings,
+    "usage": UsageSettings,
     "status": StatusSettings,
 }
 

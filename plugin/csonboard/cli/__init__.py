@@ -25,6 +25,7 @@ from csonboard.cli import (
     sandbox,
     serve,
     stripe,
+    usage,
     worker,
 )
 from csonboard.cli.context import Context
@@ -80,6 +81,7 @@ for _module in (
     lifecycle,
     plans,
     stripe,
+    usage,
     sandbox,
     db,
 ):

@@ -8,6 +8,7 @@ dataclasses of :mod:`.models`; raises only the ComputeStacks errors of
 from csonboard.computestacks.client import ComputeStacksClient
 from csonboard.computestacks.models import (
     ApiCredential,
+    BillingUsage,
     ContainerImage,
     ImageVariant,
     Location,
@@ -29,6 +30,7 @@ from csonboard.computestacks.models import (
 
 __all__ = [
     "ApiCredential",
+    "BillingUsage",
     "ComputeStacksClient",
     "ContainerImage",
     "ImageVariant",

@@ -16,13 +16,14 @@ from __future__ import annotations
 import base64
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
 import requests
 
 from csonboard.computestacks.models import (
     ApiCredential,
+    BillingUsage,
     ContainerImage,
     Location,
     NewOrder,
@@ -38,6 +39,7 @@ from csonboard.computestacks.models import (
 )
 from csonboard.computestacks.parse import (
     Call,
+    parse_billing_usage,
     parse_credential,
     parse_image,
     parse_location,
@@ -236,6 +238,41 @@ class ComputeStacksClient:
         return self._http.fetch_all(
             f"/api/admin/users/{user_id}/projects", "projects", parse_project
         )
+
+    # -- admin: billing ------------------------------------------------------------------
+
+    def billing_usages(
+        self,
+        user_id: int,
+        *,
+        per_page: int | None = None,
+        stop: Callable[[Sequence[BillingUsage]], bool] | None = None,
+    ) -> tuple[BillingUsage, ...]:
+        """The user's billing usage rows (those of the user's subscriptions),
+        newest ``created_at`` first (ties by id, newest first), each once.
+        ComputeStacksNotFound for an unknown user. Retried when transient.
+
+        Pages of ``per_page`` rows (the client's ``page_size`` by default; the
+        server has no maximum, and fewer pages mean fewer requests against its
+        per-IP throttle) are read until the last, or until ``stop``, called
+        with each page's rows as sent, returns True; the rows read so far,
+        that page's included, are returned. To sync from a watermark, stop at
+        a page reaching rows at or before it, e.g.
+        ``stop=lambda page: any(r.created_at <= mark for r in page)``, and
+        filter the result: the server has no filter parameters. Rows that
+        move between pages while paging are neither missed nor repeated (see
+        :meth:`~csonboard.computestacks.transport.Transport.fetch_shifting`).
+        """
+        if per_page is not None and per_page < 1:
+            raise ValueError("per_page must be positive")
+        rows = self._http.fetch_shifting(
+            f"/api/admin/users/{user_id}/billing_usages",
+            "billing_usages",
+            parse_billing_usage,
+            per_page=per_page,
+            stop=stop,
+        )
+        return tuple(sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True))
 
     # -- admin: images and orders --------------------------------------------------------
 

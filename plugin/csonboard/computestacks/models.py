@@ -218,6 +218,51 @@ class ContainerImage:
         return self.variants[0] if self.variants else None
 
 
+# -- billing ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BillingUsage:
+    """One billing usage row of a user, as the admin API lists it
+    (``GET /api/admin/users/{id}/billing_usages``).
+
+    ``qty`` is the billable quantity (beyond what the package includes),
+    ``qty_total`` the full recorded one (it can be negative for bandwidth when
+    a counter was reset). ``rate`` is the price per unit in a term of
+    ``rate_period`` hours (1 hour, 730 month, 8760 year); ``total`` the amount
+    for ``period_start`` .. ``period_end``, already computed by ComputeStacks.
+    Times are UTC. ``processed`` turns true at month end without
+    ``updated_at`` changing; rows whose total is 0 are processed at once.
+
+    The product is the row's only record of what was used: ``product_id``,
+    ``product_label``, ``resource_kind`` (``bandwidth``, ``storage``... ;
+    None for packages and images) and ``unit_type`` (``GB``). They are None
+    when the server leaves the product out (a subscription product without
+    one). ``user_id`` and ``user_external_id`` come from the row's ``user``,
+    None when the server leaves it out.
+    """
+
+    id: int
+    period_start: datetime
+    period_end: datetime
+    qty: Decimal
+    qty_total: Decimal
+    rate: Decimal
+    rate_period: int
+    total: Decimal
+    processed: bool
+    processed_on: datetime | None
+    created_at: datetime
+    external_id: str | None
+    subscription_product_id: int
+    product_id: int | None
+    product_label: str | None
+    resource_kind: str | None
+    unit_type: str | None
+    user_id: int | None
+    user_external_id: str | None
+
+
 # -- orders and projects ---------------------------------------------------------------
 
 

@@ -8,12 +8,13 @@ field path (``order.project.id``), never the response body.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 from csonboard.computestacks.models import (
     ApiCredential,
+    BillingUsage,
     ContainerImage,
     ImageVariant,
     Location,
@@ -133,6 +134,18 @@ class Fields:
             except ValueError:
                 pass
         raise self._wrong(key, "an ISO-8601 timestamp")
+
+    def instant(self, key: str) -> datetime:
+        """An ISO-8601 timestamp with a UTC offset (``Z``), as UTC; one without
+        an offset says nothing certain about the moment, so it is refused."""
+        moment = self.timestamp(key)
+        if moment.utcoffset() is None:
+            raise self._wrong(key, "an ISO-8601 timestamp with a UTC offset")
+        return moment.astimezone(UTC)
+
+    def opt_instant(self, key: str) -> datetime | None:
+        """An :meth:`instant`, or None when absent or null."""
+        return self.instant(key) if self.has(key) else None
 
     def obj(self, key: str) -> Fields:
         """A nested object."""
@@ -334,4 +347,37 @@ def parse_service(f: Fields) -> Service:
         image_id=image.integer("id") if image else None,
         variant_id=variant.integer("id") if variant else None,
         product_id=f.opt_integer("product_id"),
+    )
+
+
+def parse_billing_usage(f: Fields) -> BillingUsage:
+    """A row of ``{"billing_usages": [...]}`` (the controller's
+    ``app/views/api/admin/subscriptions/billing_usages/show.rabl``). Required:
+    ``id``, the period, quantities, rate, total, ``processed``, ``created_at``
+    and ``subscription_product.id`` (the per-user list joins through it);
+    ``subscription_product.product`` and ``user`` may be left out (the server
+    omits a missing record's key), but when present are read strictly."""
+    sub = f.obj("subscription_product")
+    product = sub.opt_obj("product")
+    user = f.opt_obj("user")
+    return BillingUsage(
+        id=f.integer("id"),
+        period_start=f.instant("period_start"),
+        period_end=f.instant("period_end"),
+        qty=f.decimal("qty"),
+        qty_total=f.decimal("qty_total"),
+        rate=f.decimal("rate"),
+        rate_period=f.integer("rate_period"),
+        total=f.decimal("total"),
+        processed=f.flag("processed"),
+        processed_on=f.opt_instant("processed_on"),
+        created_at=f.instant("created_at"),
+        external_id=f.opt_text("external_id"),
+        subscription_product_id=sub.integer("id"),
+        product_id=product.integer("id") if product else None,
+        product_label=product.text("label") if product else None,
+        resource_kind=product.opt_text("resource_kind") if product else None,
+        unit_type=product.opt_text("unit_type") if product else None,
+        user_id=user.integer("id") if user else None,
+        user_external_id=user.opt_text("external_id") if user else None,
     )

@@ -38,7 +38,8 @@ configured address without its user info, query or fragment.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -306,6 +307,63 @@ class Transport:
             if not fresh or "next" not in response.links:
                 return tuple(rows.values())
             page += 1
+
+    def fetch_shifting(
+        self,
+        path: str,
+        key: str,
+        parse: Callable[[Fields], T],
+        *,
+        per_page: int | None = None,
+        stop: Callable[[Sequence[T]], bool] | None = None,
+    ) -> tuple[T, ...]:
+        """The rows of a newest-first list that changes while we page, each once.
+
+        The controller pages with ``OFFSET`` and no tiebreaker, so rows move
+        between page reads. A row made meanwhile pushes older rows down a
+        page: they come again and are dropped by id. A row deleted meanwhile
+        pulls older rows up, across the page boundary, where they would be
+        skipped: when ``Total`` drops below the previous page's, the walk steps
+        back as many pages as rows vanished and reads on from there.
+
+        ``stop`` sees each page's rows as sent (newest first); once it
+        returns True no further page is read (that page's rows are kept), so a
+        caller can stop at rows older than what it already has. The walk also
+        ends at a page without ``next`` or without rows, and at a page adding
+        nothing new once past ``Total`` (or at once without ``Total``), so a
+        server that ignores ``page`` cannot loop it forever.
+        """
+        size = per_page or self._page_size
+        rows: dict[object, T] = {}
+        page, seen_total = 1, None
+        while True:
+            call = Call("GET", path)
+            response = self.send("GET", path, params={"page": page, "per_page": size}, retry=True)
+            listed = [parse(r) for r in read_fields(response, call).items(key)]
+            fresh = 0
+            for row in listed:
+                if row.id not in rows:
+                    rows[row.id] = row
+                    fresh += 1
+            if stop is not None and stop(listed):
+                return tuple(rows.values())
+            total = _total(response)
+            if seen_total is not None and total is not None and total < seen_total:
+                page = max(1, page - math.ceil((seen_total - total) / size))
+                seen_total = total
+                continue
+            seen_total = total if total is not None else seen_total
+            if not listed or "next" not in response.links:
+                return tuple(rows.values())
+            if not fresh and (total is None or page * size >= total):
+                return tuple(rows.values())
+            page += 1
+
+
+def _total(response: requests.Response) -> int | None:
+    """The ``Total`` header (api-pagination's row count), None when absent or not a count."""
+    raw = response.headers.get("Total", "").strip()
+    return int(raw) if raw.isdigit() else None
 
 
 def read_json(response: requests.Response, call: Call) -> object:

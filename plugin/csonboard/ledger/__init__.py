@@ -31,6 +31,7 @@ from csonboard.ledger.onboardings import (
     OrderRecord,
     StepRecord,
 )
+from csonboard.ledger.usage import UsageStore
 
 
 def utcnow() -> datetime:
@@ -46,6 +47,7 @@ class Ledger:
         self.events = EventStore(self)
         self.onboardings = OnboardingStore(self)
         self.lifecycle = LifecycleStore(self)
+        self.usage = UsageStore(self)
 
     @classmethod
     def open(

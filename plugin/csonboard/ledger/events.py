@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import ColumnElement, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 
 from csonboard.ledger import leases
 from csonboard.ledger.schema import events
+from csonboard.ledger.statements import insert_ignoring_conflicts
 
 if TYPE_CHECKING:
     from csonboard.ledger import Ledger
@@ -115,17 +115,11 @@ class EventStore:
         if not rows:
             return set()
         with self._ledger.write() as connection:
-            insert = (
-                postgresql.insert(events)
-                if connection.dialect.name == "postgresql"
-                else sqlite.insert(events)
-            )
-            # rowcount is unreliable after ON CONFLICT on some drivers; RETURNING is
-            # not. Rows as parameters (not .values()) keep the statement cached;
-            # in id order, so that two receivers storing overlapping groups take
-            # their row locks in the same order and cannot deadlock (PostgreSQL).
+            # Rows as parameters (not .values()) keep the statement cached; in id
+            # order, so that two receivers storing overlapping groups take their
+            # row locks in the same order and cannot deadlock (PostgreSQL).
             inserted = connection.execute(
-                insert.on_conflict_do_nothing().returning(events.c.id),
+                insert_ignoring_conflicts(connection, events).returning(events.c.id),
                 [rows[event_id] for event_id in sorted(rows)],
             )
             return set(inserted.scalars())

@@ -17,11 +17,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, insert, literal, null, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
 from csonboard.ledger import leases
 from csonboard.ledger.schema import accounts, lifecycle_actions, subscriptions
+from csonboard.ledger.statements import insert_ignoring_conflicts
 
 if TYPE_CHECKING:
     from csonboard.ledger import Ledger
@@ -502,9 +502,4 @@ class LifecycleStore:
 
 
 def _insert_ignore(connection: Connection, table: Any, **values: Any) -> None:
-    insert_ = (
-        postgresql.insert(table)
-        if connection.dialect.name == "postgresql"
-        else sqlite.insert(table)
-    )
-    connection.execute(insert_.values(**values).on_conflict_do_nothing())
+    connection.execute(insert_ignoring_conflicts(connection, table).values(**values))

@@ -25,11 +25,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
 from csonboard.ledger import leases
 from csonboard.ledger.schema import onboarding_steps, onboardings, orders
+from csonboard.ledger.statements import insert_ignoring_conflicts
 
 if TYPE_CHECKING:
     from csonboard.ledger import Ledger
@@ -139,13 +139,10 @@ class OnboardingStore:
             "updated_at": now,
         }
         with self._ledger.write() as connection:
-            insert = (
-                postgresql.insert(onboardings)
-                if connection.dialect.name == "postgresql"
-                else sqlite.insert(onboardings)
-            )
             created = connection.execute(
-                insert.values(row).on_conflict_do_nothing().returning(onboardings.c.session_id)
+                insert_ignoring_conflicts(connection, onboardings)
+                .values(row)
+                .returning(onboardings.c.session_id)
             ).first()
             return created is not None
 
@@ -267,6 +264,27 @@ class OnboardingStore:
                 .order_by(onboarding_steps.c.started_at, onboarding_steps.c.step)
             ).mappings()
             return [_step(row) for row in rows]
+
+    def plans_bought(self, cs_user_id: int) -> list[str]:
+        """The names of the plans a ComputeStacks user's finished onboardings
+        provisioned (from their ``resolve_plan`` checkpoints), each once."""
+        with self._ledger.read() as connection:
+            results = connection.execute(
+                select(onboarding_steps.c.result)
+                .join(onboardings, onboardings.c.session_id == onboarding_steps.c.session_id)
+                .where(
+                    onboardings.c.cs_user_id == cs_user_id,
+                    onboardings.c.status == "done",
+                    onboarding_steps.c.step == "resolve_plan",
+                )
+                .order_by(onboardings.c.created_at)
+            ).scalars()
+            names = [
+                unit.get("plan")
+                for result in results
+                for unit in (json.loads(result or "{}").get("units") or [])
+            ]
+        return list(dict.fromkeys(name for name in names if isinstance(name, str)))
 
     def find(
         self,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -236,4 +237,65 @@ lifecycle_actions = Table(
     Column("done_at", UTCDateTime),
     Index(None, "customer_id"),
     Index(None, "status", "due_at"),
+)
+
+
+# -- usage billed through Stripe Billing Meters (migration 0005) ----------------------
+
+# One row per ComputeStacks user whose usage csonboard bills: the unit of usage
+# work (leased like an account). Rows of that user created before ``watermark``
+# have all been seen; usage before ``billable_from`` (the user's first purchase
+# through csonboard) is not csonboard's to bill.
+usage_cursors = Table(
+    "usage_cursors",
+    metadata,
+    Column("cs_user_id", Integer, primary_key=True),
+    Column("customer_id", String(255), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("billable_from", UTCDateTime, nullable=False),
+    Column("watermark", UTCDateTime),
+    # Stripe takes whole numbers: per meter, the fraction of a unit used but not
+    # yet billed (JSON {"meter": "0.37"}), added to the user's next usage.
+    Column("carry", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("synced_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "customer_id"),
+)
+
+# One row per ComputeStacks usage row csonboard bills, recorded before it is
+# sent. ``first_sent_at`` is written before the first attempt: Stripe keeps a
+# meter event's identifier for at least 24 hours, so until then a retry is safe
+# (a duplicate is refused, which confirms the first); after that an unconfirmed
+# row is never sent again on its own (``uncertain``).
+usage_reports = Table(
+    "usage_reports",
+    metadata,
+    Column("usage_id", BigInteger, primary_key=True),
+    Column("cs_user_id", Integer, nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("meter", String(100), nullable=False),
+    Column("resource", String(255), nullable=False),
+    Column("quantity", String(64), nullable=False),
+    Column("value", String(64), nullable=False),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("timestamp", UTCDateTime, nullable=False),
+    Column("identifier", String(100), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("first_sent_at", UTCDateTime),
+    Column("reported_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "cs_user_id", "status"),
+    Index(None, "customer_id"),
+    Index(None, "status", "timestamp"),
 )

@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.exposition import start_http_server
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from csonboard.errors import CsonboardError
 from csonboard.ledger.onboardings import ONBOARDING_STATUSES
+from csonboard.ledger.usage import NEEDS_OPERATOR, UsageStats
 
 if TYPE_CHECKING:
     from csonboard.ledger import Ledger
@@ -102,22 +103,53 @@ class LedgerCollector(Collector):
         dead = GaugeMetricFamily(
             "csonboard_dead_letters",
             "Work that needs a person, by kind: events dead, onboardings dead or stuck, "
-            "subscription accounts dead. Each is listed by `csonboard ... list` and replayable.",
+            "subscription accounts dead, usage uncertain or failed. Each is listed by "
+            "`csonboard ... list`.",
             labels=["kind"],
         )
         dead.add_metric(["event"], self._ledger.events.counts().get("dead", 0))
         dead.add_metric(["onboarding"], by_status.get("dead", 0) + by_status.get("stuck", 0))
         dead.add_metric(["account"], self._ledger.lifecycle.counts().get("dead", 0))
+        usage = self._ledger.usage.stats()
+        waiting = sum(usage.by_status.get(status, 0) for status in NEEDS_OPERATOR)
+        dead.add_metric(["usage"], waiting)
 
         oldest = oldest_in_progress(self._ledger)
         age = 0.0 if oldest is None else max(0.0, (self._clock() - oldest).total_seconds())
         return [
             states,
             dead,
+            *self._usage(usage),
             GaugeMetricFamily(
                 "csonboard_oldest_unfinished_onboarding_age_seconds",
                 "Age of the oldest onboarding still in progress (pending, running, waiting "
                 "or failed and due for a retry); 0 when there is none.",
+                value=age,
+            ),
+        ]
+
+    def _usage(self, usage: UsageStats) -> list[Metric]:
+        reported = CounterMetricFamily(
+            "csonboard_usage_reported",
+            "Usage rows reported to Stripe as meter events, by meter (from the ledger).",
+            labels=["meter"],
+        )
+        for meter, count in sorted(usage.reported_by_meter.items()):
+            reported.add_metric([meter], count)
+        oldest = usage.oldest_unreported
+        age = 0.0 if oldest is None else max(0.0, (self._clock() - oldest).total_seconds())
+        return [
+            reported,
+            GaugeMetricFamily(
+                "csonboard_usage_unbillable",
+                "Usage rows too old for Stripe to take (35 days): never billed. "
+                "`csonboard usage list --status unbillable` lists them.",
+                value=usage.by_status.get("unbillable", 0),
+            ),
+            GaugeMetricFamily(
+                "csonboard_usage_oldest_unreported_age_seconds",
+                "Age of the oldest usage not yet reported (pending, uncertain or failed), "
+                "from the end of its period; 0 when there is none.",
                 value=age,
             ),
         ]

@@ -100,6 +100,7 @@ _PATH_WORDS = frozenset(
         "services",
         "container_services",
         "resize",
+        "billing_usages",
     }
 )
 

@@ -19,13 +19,14 @@ from typing import Any, TypeVar
 
 import stripe
 
-from csonboard.errors import ConfigError, PermanentError
+from csonboard.errors import ConfigError, PermanentError, StripeRefused
 from csonboard.settings import Settings
 from csonboard.stripe_api import records
 from csonboard.stripe_api.calls import STRIPE_API, calling, reading, unless_missing
 from csonboard.stripe_api.records import (
     Buyer,
     CheckoutSession,
+    MeterSummary,
     PriceSummary,
     ProductSummary,
     SessionSummary,
@@ -36,6 +37,10 @@ from csonboard.stripe_api.records import (
 )
 
 _T = TypeVar("_T")
+
+_DUPLICATE_IDENTIFIER = "An event already exists with identifier"
+"""How Stripe refuses a meter event whose identifier it has already taken (it
+gives no error code for it): the only message csonboard reads."""
 
 
 class StripeGateway:
@@ -328,6 +333,45 @@ class StripeGateway:
                 for event in page.auto_paging_iter():
                     found[str(event.id)] = records.event_summary(event)
         return sorted(found.values(), key=lambda e: (e.created, e.id), reverse=True)
+
+    # -- usage: Billing Meters -------------------------------------------------------
+
+    def send_meter_event(
+        self,
+        event_name: str,
+        *,
+        customer_id: str,
+        value: str,
+        identifier: str,
+        timestamp: datetime,
+    ) -> bool:
+        """Report ``value`` (a whole number, as text) of ``customer_id``'s usage at
+        ``timestamp`` to the meter taking ``event_name``. True when Stripe took
+        it now; False when it refused the ``identifier`` as one it already has
+        (an earlier attempt arrived: nothing to do). Stripe remembers an
+        identifier for at least 24 hours; a repeat after that counts again."""
+        params: dict[str, Any] = {
+            "event_name": event_name,
+            "identifier": identifier,
+            "payload": {"stripe_customer_id": customer_id, "value": value},
+            "timestamp": int(timestamp.timestamp()),
+        }
+        try:
+            with self._calling(f"send meter event {identifier}"):
+                self._client.v1.billing.meter_events.create(params)  # type: ignore[arg-type]
+        except StripeRefused as exc:
+            cause = exc.__cause__
+            message = cause.user_message if isinstance(cause, stripe.StripeError) else None
+            if (message or "").startswith(_DUPLICATE_IDENTIFIER):
+                return False
+            raise
+        return True
+
+    def meters(self) -> list[MeterSummary]:
+        """Every Billing Meter of the account, active or not (all pages)."""
+        with self._reading("list billing meters"):
+            page = self._client.v1.billing.meters.list({"limit": self._page_size})
+            return [records.meter_summary(meter) for meter in page.auto_paging_iter()]
 
     # -- plumbing --------------------------------------------------------------------
 

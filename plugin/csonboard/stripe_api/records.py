@@ -117,6 +117,16 @@ class ProductSummary:
 
 
 @dataclass(frozen=True)
+class MeterSummary:
+    """A Billing Meter: what its events are called and whether it takes them."""
+
+    id: str
+    event_name: str
+    display_name: str
+    status: str  # active | inactive
+
+
+@dataclass(frozen=True)
 class WebhookEndpoint:
     """A webhook endpoint as ``csonboard stripe setup`` and ``doctor`` see it.
     Never holds the signing secret (Stripe sends it only when creating one)."""
@@ -260,6 +270,15 @@ def product_summary(product: Any) -> ProductSummary:
         id=str(product.id),
         name=str(field(product, "name") or ""),
         active=bool(field(product, "active")),
+    )
+
+
+def meter_summary(meter: Any) -> MeterSummary:
+    return MeterSummary(
+        id=str(meter.id),
+        event_name=str(field(meter, "event_name") or ""),
+        display_name=str(field(meter, "display_name") or ""),
+        status=str(field(meter, "status") or ""),
     )
 
 

@@ -1,7 +1,8 @@
 """The admin API, ``/api/admin/...``: users, their API credentials, suspension,
-SSO and projects, admin image and order reads, as the controller's
-``app/controllers/api/admin/`` serves them (``users_controller.rb`` and
-``users/``, ``projects_controller.rb``, ``container_images_controller.rb``,
+SSO and projects, a user's billing usage rows, admin image and order reads, as
+the controller's ``app/controllers/api/admin/`` serves them
+(``users_controller.rb`` and ``users/``, ``subscriptions/billing_usages_controller.rb``,
+``projects_controller.rb``, ``container_images_controller.rb``,
 ``orders_controller.rb``).
 
 Every route needs Basic auth by an admin's credential; anything else is
@@ -24,8 +25,11 @@ from csonboard.sandbox.computestacks.wire import (
     errors,
     listed,
     not_found,
+    paginate,
     refused,
     root,
+    ruby_to_i,
+    unknown_call,
     world,
 )
 
@@ -160,6 +164,29 @@ def user_projects(user_id: int) -> Response:
         projects = [p for p in w.projects.values() if p.user_id == user_id]
         rows = [render.project(w, p, admin=True) for p in projects]
     return listed("projects", rows)
+
+
+@admin.get("/users/<key>/billing_usages")
+def user_billing_usages(key: str) -> Response:
+    """``{"billing_usages": [...]}``: the rows of the user's subscriptions,
+    newest ``created_at`` first, paginated (``page``/``per_page``, 30 by
+    default, no maximum; the only parameters read). An unknown user is
+    ``404 {"errors":["Unknown User"]}`` (``subscriptions/base_controller.rb``).
+
+    The id is looked up as ActiveRecord casts it (``"12abc"`` finds user 12);
+    there are no lookup flags here. Rails' ``:user_id`` segment stops at a
+    dot, so a dotted key matches no route.
+    """
+    if "." in key:
+        return unknown_call()
+    with world() as w:
+        user = w.users.get(ruby_to_i(key))
+        if user is None:
+            return errors(404, ["Unknown User"])
+        chunk, headers = paginate(w.user_usages(user.id))
+        response = jsonify({"billing_usages": [render.billing_usage(w, r) for r in chunk]})
+    response.headers.update(headers)
+    return response
 
 
 @admin.get("/container_images/<int:image_id>")

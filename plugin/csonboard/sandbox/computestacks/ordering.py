@@ -159,12 +159,19 @@ def _check_container(
     if not is_present(product_raw):
         errors.append(f"Missing package selection for {image.label}")
         return None
-    product = w.catalog.products.get(cast_int(product_raw) or -1)
-    if product is None:
+    product_id = cast_int(product_raw) or -1
+    product = w.catalog.products.get(product_id)
+    resource = w.catalog.resources.get(product_id)
+    if product is None and resource is None:
         errors.append(f"Unknown package: {_ruby(product_raw)}")
         return None
-    if product.id not in w.catalog.groups[user.user_group_id].product_ids:
-        errors.append(f"Invalid package: {product.id}")
+    if product_id not in w.catalog.groups[user.user_group_id].product_ids:
+        errors.append(f"Invalid package: {product_id}")
+        return None
+    if product is None:
+        # A resource product (bandwidth, storage) exists but has no package.
+        assert resource is not None
+        errors.append(f"Product is missing package config data: {resource.label}")
         return None
     if Decimal(product.cpu) < image.min_cpu or product.memory < image.min_memory:
         errors.append(

@@ -1,5 +1,5 @@
 """The simulator's mutable records: users, credentials, orders, projects,
-container services.
+container services, subscription products and their billing usage rows.
 
 Plain data; the rules that change them live in :mod:`.accounts` and
 :mod:`.ordering`, the store in :mod:`.state`. Times are seconds from the
@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 OrderStatus = Literal["pending", "processing", "completed", "failed"]
@@ -160,6 +161,49 @@ class ServiceRecord:
     def state(self) -> str:
         """``current_state`` as the API shows it: ``working`` while resizing."""
         return "ok" if self.resize_to is None else "working"
+
+
+@dataclass(slots=True)
+class SubscriptionProductRecord:
+    """What a user is billed for: one product of one of the user's
+    subscriptions (``app/models/subscription_product.rb``). The simulator keeps
+    one per (user, product), made with the user's first usage row of that
+    product; ``user_id`` is the subscription's owner, through which the
+    per-user usage list joins."""
+
+    id: int
+    user_id: int
+    product_id: int
+    start_on: float
+    created_at: float
+    updated_at: float
+    external_id: str | None = None
+    active: bool = True
+    phase_type: str = "final"
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """One billing usage row (``billing_usages``, ``app/models/billing_usage.rb``):
+    ``qty`` is the billable quantity, ``qty_total`` the full one, ``rate`` the
+    price per unit in a term of ``rate_period`` hours, ``total`` the amount.
+    ``user_id`` is the row's own ``user_id`` column (the ``user`` it renders)."""
+
+    id: int
+    user_id: int
+    subscription_product_id: int
+    period_start: float
+    period_end: float
+    rate: Decimal
+    rate_period: int
+    qty: Decimal
+    qty_total: Decimal
+    total: Decimal
+    processed: bool
+    processed_on: float | None
+    created_at: float
+    updated_at: float
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,15 @@ from csonboard.sandbox.computestacks.records import (
     OrderRecord,
     ProjectRecord,
     ServiceRecord,
+    UsageRecord,
     UserRecord,
 )
-from csonboard.sandbox.computestacks.seed import ImageSeed, LocationSeed, ProductSeed
+from csonboard.sandbox.computestacks.seed import (
+    ImageSeed,
+    LocationSeed,
+    ProductSeed,
+    ResourceProductSeed,
+)
 from csonboard.sandbox.computestacks.state import LOCK_SECONDS, World
 
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
@@ -25,6 +31,13 @@ def iso(t: float | None) -> str | None:
         return None
     moment = datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
     return moment.replace("+00:00", "Z")
+
+
+def decimal_text(d: Decimal) -> str:
+    """A decimal column as Rails renders it (``BigDecimal#to_s``, plain
+    notation, at least one decimal place): ``"12.5"``, ``"0.0"``, ``"3.0"``."""
+    text = format(d.normalize(), "f")
+    return text if "." in text else f"{text}.0"
 
 
 # -- users ----------------------------------------------------------------------------
@@ -121,7 +134,8 @@ def short_user(u: UserRecord | None) -> dict[str, object] | None:
 
 
 def product_rows(w: World, u: UserRecord) -> list[dict[str, object]]:
-    """One row per product of the user's billing plan x region it is sold in."""
+    """One row per package product of the user's billing plan x region it is
+    sold in; the plan's resource products are not packages and not listed."""
     plan = w.catalog.groups[u.user_group_id].product_ids
     products = [p for pid, p in sorted(w.catalog.products.items()) if pid in plan]
     return [_product(p, region) for p in products for region in p.region_ids]
@@ -428,4 +442,91 @@ def service(w: World, s: ServiceRecord) -> dict[str, object]:
         "has_sftp": not p.skip_ssh,
         "ingress_rules": [],
         "product_id": s.product_id,
+    }
+
+
+# -- billing usage ------------------------------------------------------------------------
+
+
+def billing_usage(w: World, row: UsageRecord) -> dict[str, object]:
+    """A usage row, as ``app/views/api/admin/subscriptions/billing_usages/show.rabl``
+    renders it: decimals as strings, times in UTC with milliseconds. Rabl's
+    ``child`` leaves a key out, rather than null, when its record is missing,
+    and a resource product has no ``package`` key."""
+    body: dict[str, object] = {
+        "id": row.id,
+        "period_start": iso(row.period_start),
+        "period_end": iso(row.period_end),
+        "external_id": row.external_id,
+        "rate": decimal_text(row.rate),
+        "rate_period": row.rate_period,
+        "qty": decimal_text(row.qty),
+        "qty_total": decimal_text(row.qty_total),
+        "total": decimal_text(row.total),
+        "processed": row.processed,
+        "processed_on": iso(row.processed_on),
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+    sub = w.subscription_products.get(row.subscription_product_id)
+    if sub is not None:
+        rendered: dict[str, object] = {
+            "id": sub.id,
+            "external_id": sub.external_id,
+            "start_on": iso(sub.start_on),
+            "active": sub.active,
+            "phase_type": sub.phase_type,
+            "created_at": iso(sub.created_at),
+            "updated_at": iso(sub.updated_at),
+        }
+        product = w.catalog.products.get(sub.product_id) or w.catalog.resources.get(sub.product_id)
+        if product is not None:
+            rendered["product"] = admin_product(product)
+        body["subscription_product"] = rendered
+    user = w.users.get(row.user_id)
+    if user is not None:
+        # api/admin/users/_short.rabl; User#full_name is "#{fname} #{lname}".
+        body["user"] = {
+            "id": user.id,
+            "full_name": f"{user.fname} {user.lname}",
+            "email": user.email,
+            "external_id": user.external_id,
+            "labels": user.labels,
+        }
+    return body
+
+
+def admin_product(p: ProductSeed | ResourceProductSeed) -> dict[str, object]:
+    """``app/views/api/admin/products/_product.rabl``: a package product carries
+    its ``package`` (the simulator gives it the product's id); a resource
+    product has no package, so no ``package`` key."""
+    if isinstance(p, ResourceProductSeed):
+        return {
+            "id": p.id,
+            "label": p.label,
+            "resource_kind": p.resource_kind,
+            "unit": p.unit,
+            "unit_type": p.unit_type,
+            "external_id": p.external_id,
+            "group": p.group,
+        }
+    return {
+        "id": p.id,
+        "label": p.name,
+        "resource_kind": None,
+        "unit": 1,
+        "unit_type": None,
+        "external_id": None,
+        "group": p.group,
+        "package": {
+            "id": p.id,
+            "cpu": decimal_text(Decimal(p.cpu)),
+            "memory": p.memory,
+            "storage": p.storage,
+            "bandwidth": p.bandwidth,
+            "local_disk": 0,
+            "memory_swap": None,
+            "memory_swappiness": None,
+            "backup": 0,
+        },
     }

@@ -1,6 +1,7 @@
 """Test controls under ``/_sandbox/`` (no auth, JSON in and out).
 
-Bad input is ``400 {"error": "..."}`` naming the field. These routes are not
+Bad input is ``400 {"error": "..."}`` naming the field (``422`` for a
+billing usage row naming an unknown user or product). These routes are not
 part of ComputeStacks; nothing under ``/api`` is affected by their shape.
 """
 
@@ -11,6 +12,7 @@ from typing import NoReturn
 
 from flask import Blueprint, Response, abort, jsonify
 
+from csonboard.sandbox.computestacks import billing, render
 from csonboard.sandbox.computestacks.faults import Fault, Hold
 from csonboard.sandbox.computestacks.records import Outcome
 from csonboard.sandbox.computestacks.wire import json_body, simulator, world
@@ -136,6 +138,36 @@ def configure_services() -> dict[str, object]:
         return {"resize_seconds": w.resize_seconds}
 
 
+@sandbox.post("/billing_usages")
+def add_billing_usages() -> tuple[dict[str, object], int]:
+    """Add billing usage rows, as the controller's collector would have made
+    them (see :mod:`.billing` for rate, total and ``processed``).
+
+    One row: {"user_id", "qty", "product_id", "qty_total", "period_start",
+    "period_end"} (all but the first two optional: the seeded bandwidth
+    product, ``qty_total`` = ``qty``, the 3 hours ending now; times are epoch
+    seconds or ISO 8601 with an offset) answers 201 ``{"billing_usage": row}``
+    in the admin API's shape. Many: {"rows": [...]} answers 201 ``{"ids":
+    [...]}`` in the order given; all or none are added. Each row is made at
+    the clock's now (its ``created_at``).
+    """
+    body = _body()
+    with world() as w:
+        try:
+            if "rows" in body:
+                rows = body["rows"]
+                if set(body) != {"rows"} or not isinstance(rows, list):
+                    _invalid("rows must be a list of row objects, alone in the body")
+                checked = [billing.read_usage(w, r, f"rows[{i}].") for i, r in enumerate(rows)]
+                return {"ids": [billing.add_usage(w, row).id for row in checked]}, 201
+            made = billing.add_usage(w, billing.read_usage(w, body))
+        except billing.UsageInputError as refused:
+            response = jsonify({"error": refused.message})
+            response.status_code = refused.status
+            abort(response)
+        return {"billing_usage": render.billing_usage(w, made)}, 201
+
+
 @sandbox.get("/held")
 def held() -> dict[str, object]:
     """Requests held open by a ``hold`` fault: [{id, method, path, stage}]."""
@@ -151,7 +183,8 @@ def release() -> dict[str, object]:
 
 @sandbox.get("/state")
 def state() -> Response:
-    """Users, orders, projects, services and credential counts (never passwords)."""
+    """Users, orders, projects, services, credential counts (never passwords)
+    and the number of billing usage rows."""
     with world() as w:
         snapshot = w.snapshot()
         snapshot["settings"] = {

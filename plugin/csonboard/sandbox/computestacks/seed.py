@@ -1,5 +1,6 @@
 """The simulator's fixed catalog, read from the ``computestacks`` section of
-the sandbox catalog: user groups, locations with regions, products, images.
+the sandbox catalog: user groups, locations with regions, products (packages),
+resource products (metered: bandwidth, storage, ...), images.
 
 A malformed seed raises :class:`~csonboard.errors.ConfigError` naming the key.
 """
@@ -46,7 +47,8 @@ class GroupSeed:
 
 @dataclass(frozen=True)
 class ProductSeed:
-    """A package product; ``price`` and ``cpu`` are decimal strings as on the wire."""
+    """A package product; ``price`` and ``cpu`` are decimal strings as on the wire.
+    ``group`` is the product's order-page group (``products.group``)."""
 
     id: int
     name: str
@@ -57,6 +59,46 @@ class ProductSeed:
     storage: int
     bandwidth: int
     region_ids: tuple[int, ...]
+    group: str | None = None
+
+
+RESOURCE_KINDS = frozenset(
+    {"backup", "bandwidth", "cpu", "ipaddr", "memory", "storage", "local_disk"}
+)
+"""``products.resource_kind`` values (the controller's ``app/models/product.rb``)."""
+
+
+@dataclass(frozen=True)
+class ResourceProductSeed:
+    """A product of kind ``resource``: metered usage such as bandwidth or
+    storage, billed per ``unit`` of ``unit_type`` (``app/models/product.rb``).
+
+    It has no package, so ``GET /api/products`` (packages only) never lists it
+    and an order or resize naming it is refused. ``price`` is the per-unit
+    rate of the billing plans that hold it, a decimal string; its term follows
+    the controller's ``BillingResourcePrice#default_term``: ``month`` for an
+    aggregated (bandwidth) product, billed per unit consumed without
+    proration, else ``hour``, prorated by the hour.
+    """
+
+    id: int
+    label: str
+    resource_kind: str
+    unit: int
+    unit_type: str
+    price: str
+    group: str | None = None
+    external_id: str | None = None
+
+    @property
+    def is_aggregated(self) -> bool:
+        """``Product#set_aggregation``: true for bandwidth only."""
+        return self.resource_kind == "bandwidth"
+
+    @property
+    def term(self) -> str:
+        """The price's term (``BillingResourcePrice#default_term``)."""
+        return "month" if self.is_aggregated else "hour"
 
 
 @dataclass(frozen=True)
@@ -103,6 +145,7 @@ class Catalog:
     locations: Mapping[int, LocationSeed]
     regions: Mapping[int, RegionSeed]
     products: Mapping[int, ProductSeed]
+    resources: Mapping[int, ResourceProductSeed]
     images: Mapping[int, ImageSeed]
     variants: Mapping[int, tuple[ImageSeed, VariantSeed]]
     max_containers: int | None
@@ -178,12 +221,16 @@ def parse_catalog(section: object) -> Catalog:
         locations=locations,
         regions=regions,
         products={t.integer("id"): _product(t) for t in top.tables("products")},
+        resources={t.integer("id"): _resource(t) for t in top.tables("resource_products")},
         images=images,
         variants={v.id: (image, v) for image in images.values() for v in image.variants},
         max_containers=top.integer("max_containers") if "max_containers" in top.data else None,
     )
     if sum(g.is_default for g in catalog.groups.values()) != 1:
         raise ConfigError("computestacks.user_groups", "exactly one group must be is_default")
+    if set(catalog.products) & set(catalog.resources):
+        # Packages and resources are rows of the same products table.
+        raise ConfigError("computestacks.resource_products", "ids must differ from products ids")
     return catalog
 
 
@@ -229,7 +276,34 @@ def _product(t: _Table) -> ProductSeed:
         storage=t.integer("storage"),
         bandwidth=t.integer("bandwidth"),
         region_ids=t.integers("regions"),
+        group=_optional_text(t, "group"),
     )
+
+
+def _resource(t: _Table) -> ResourceProductSeed:
+    kind = t.text("resource_kind")
+    if kind not in RESOURCE_KINDS:
+        raise ConfigError(f"{t.where}.resource_kind", f"must be one of {sorted(RESOURCE_KINDS)}")
+    unit = t.integer("unit")
+    if unit <= 0:
+        raise ConfigError(f"{t.where}.unit", "must be greater than 0")
+    unit_type = t.text("unit_type")
+    if not unit_type.strip():
+        raise ConfigError(f"{t.where}.unit_type", "must not be blank")
+    return ResourceProductSeed(
+        id=t.integer("id"),
+        label=t.text("label"),
+        resource_kind=kind,
+        unit=unit,
+        unit_type=unit_type,
+        price=str(t.decimal("price")),
+        group=_optional_text(t, "group"),
+        external_id=_optional_text(t, "external_id"),
+    )
+
+
+def _optional_text(t: _Table, key: str) -> str | None:
+    return t.text(key) if key in t.data else None
 
 
 def _image(t: _Table) -> ImageSeed:

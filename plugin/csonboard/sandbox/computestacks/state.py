@@ -6,6 +6,10 @@ says it should be, and the HTTP layer calls it at the start of every request
 under the lock. Nothing can observe the world between requests, so this is
 indistinguishable from a background worker, yet deterministic and
 thread-free: a test moves a fake clock and the next request sees the result.
+
+Billing usage rows are not made by a clock-driven collector here: the test
+controls add them (``POST /_sandbox/billing_usages``), and the admin API lists
+them per user (:meth:`World.user_usages`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from csonboard.sandbox.computestacks.records import (
     OrderRecord,
     ProjectRecord,
     ServiceRecord,
+    SubscriptionProductRecord,
+    UsageRecord,
     UserRecord,
     hash_password,
 )
@@ -59,13 +65,25 @@ class World:
             self.orders: dict[str, OrderRecord] = {}
             self.projects: dict[int, ProjectRecord] = {}
             self.services: dict[int, ServiceRecord] = {}
+            self.subscription_products: dict[int, SubscriptionProductRecord] = {}
+            self.usages: dict[int, UsageRecord] = {}
+            self._subscribed: dict[tuple[int, int], SubscriptionProductRecord] = {}
+            self._usages_of: dict[int, list[UsageRecord]] = {}
             self.plan = OrderPlan()
             self.deleting_seconds = 5.0
             self.resize_seconds = 0.0
             self.max_containers = self.catalog.max_containers
             self.started_at = self.clock()
             self._ids = {
-                kind: itertools.count(1) for kind in ("user", "credential", "project", "service")
+                kind: itertools.count(1)
+                for kind in (
+                    "user",
+                    "credential",
+                    "project",
+                    "service",
+                    "subscription_product",
+                    "billing_usage",
+                )
             }
             self._seed_admin()
 
@@ -95,7 +113,8 @@ class World:
         self.add_credential(admin, "sandbox-admin", username=username, password=password)
 
     def next_id(self, kind: str) -> int:
-        """The next integer id of ``kind`` (user, credential, project, service)."""
+        """The next integer id of ``kind`` (user, credential, project, service,
+        subscription_product, billing_usage)."""
         return next(self._ids[kind])
 
     # -- credentials ---------------------------------------------------------------------
@@ -119,9 +138,15 @@ class World:
         return next((c for c in self.credentials.values() if c.username == username), None)
 
     def delete_user(self, user: UserRecord) -> None:
-        """Remove the user with its credentials, projects and their services;
-        its orders stay, ownerless."""
+        """Remove the user with its credentials, projects and their services,
+        and its subscriptions' products and usage rows (``dependent: :destroy``
+        down from ``has_many :subscriptions``); its orders stay, ownerless."""
         del self.users[user.id]
+        for sub in [s for s in self.subscription_products.values() if s.user_id == user.id]:
+            del self.subscription_products[sub.id]
+            del self._subscribed[(sub.user_id, sub.product_id)]
+        for row in self._usages_of.pop(user.id, []):
+            del self.usages[row.id]
         for cred in [c for c in self.credentials.values() if c.user_id == user.id]:
             del self.credentials[cred.id]
         for project in [p for p in self.projects.values() if p.user_id == user.id]:
@@ -243,6 +268,43 @@ class World:
         service.resize_to = service.resize_due = None
         service.updated_at = at
 
+    # -- billing usage --------------------------------------------------------------------
+
+    def subscribe(
+        self, user: UserRecord, product_id: int, since: float
+    ) -> SubscriptionProductRecord:
+        """The user's subscription product for ``product_id``, made (starting at
+        ``since``) when the user has none yet."""
+        key = (user.id, product_id)
+        sub = self._subscribed.get(key)
+        if sub is None:
+            sub = SubscriptionProductRecord(
+                id=self.next_id("subscription_product"),
+                user_id=user.id,
+                product_id=product_id,
+                start_on=since,
+                created_at=since,
+                updated_at=since,
+            )
+            self._subscribed[key] = self.subscription_products[sub.id] = sub
+        return sub
+
+    def add_usage(self, row: UsageRecord) -> None:
+        """Store a usage row under the owner of its subscription product."""
+        owner = self.subscription_products[row.subscription_product_id].user_id
+        self.usages[row.id] = row
+        self._usages_of.setdefault(owner, []).append(row)
+
+    def user_usages(self, user_id: int) -> list[UsageRecord]:
+        """``User#billing_usages``: the rows of the user's subscriptions (the
+        join is through ``subscriptions.user_id``, not the row's own
+        ``user_id``), newest ``created_at`` first as the model's
+        ``default_scope`` orders them. The controller has no tiebreaker; the
+        database keeps microseconds, so rows made later sort first, and the
+        simulator, whose clock may not move between rows, breaks ties by id."""
+        rows = self._usages_of.get(user_id, [])
+        return sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)
+
     # -- queries -------------------------------------------------------------------------
 
     def live_projects(self, user_id: int) -> Iterator[ProjectRecord]:
@@ -273,7 +335,8 @@ class World:
         )
 
     def snapshot(self) -> dict[str, object]:
-        """What exists, for tests: never passwords or hashes."""
+        """What exists, for tests: never passwords or hashes; usage rows only
+        counted (a benchmark may seed hundreds of thousands)."""
         now = self.clock()
         live_credentials: dict[int, int] = {}
         for cred in self.credentials.values():
@@ -327,4 +390,10 @@ class World:
             }
             for s in self.services.values()
         ]
-        return {"users": users, "orders": orders, "projects": projects, "services": services}
+        return {
+            "users": users,
+            "orders": orders,
+            "projects": projects,
+            "services": services,
+            "billing_usages": len(self.usages),
+        }

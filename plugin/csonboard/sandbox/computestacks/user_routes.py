@@ -44,7 +44,9 @@ def version() -> dict[str, object]:
 
 @user_api.get("/products")
 def products() -> dict[str, object]:
-    """Not paginated: one row per product of the caller's plan x region."""
+    """Not paginated: one row per package product of the caller's plan x
+    region (``User#package_list``; resource products such as bandwidth are
+    in the plan but never listed)."""
     with world() as w:
         return {"products": render.product_rows(w, current_user(w))}
 

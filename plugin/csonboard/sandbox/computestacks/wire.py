@@ -6,11 +6,12 @@ and access to the world."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from flask import Response, abort, current_app, g, jsonify, request
 
@@ -120,32 +121,58 @@ def root(key: str) -> object:
 
 # -- pagination ---------------------------------------------------------------------------
 
+_RUBY_INTEGER = re.compile(r"\s*([+-]?\d+(?:_\d+)*)")
+
+
+def ruby_to_i(raw: str | None) -> int:
+    """Ruby's ``String#to_i``: the leading integer ("12abc" is 12, " 3" is 3),
+    else 0; None (a missing parameter, ``nil.to_i``) is 0."""
+    match = _RUBY_INTEGER.match(raw) if raw is not None else None
+    return int(match.group(1).replace("_", "")) if match else 0
+
 
 def paginate(rows: Sequence[T]) -> tuple[Sequence[T], dict[str, str]]:
-    """The requested page of ``rows`` and its ``Total``/``Per-Page``/``Link``
-    headers (api-pagination: first/prev when past page 1, next/last before the end)."""
-    per_page = _positive(request.args.get("per_page"), DEFAULT_PER_PAGE)
-    page = _positive(request.args.get("page"), 1)
-    last = max(1, math.ceil(len(rows) / per_page))
-    links = []
+    """The requested page of ``rows`` and its headers, as api-pagination 5.0.0
+    (``lib/rails/pagination.rb``, ``lib/api-pagination.rb``) writes them over
+    will_paginate 4.
+
+    ``page`` and ``per_page`` are read with ``to_i``; a ``per_page`` that is
+    missing or not positive is 30 and there is no maximum; a ``page`` below 1
+    is 1. A page past the end is empty. ``Total`` counts every row,
+    ``Per-Page`` is the size used, no ``Page`` header is sent. ``Link`` has
+    ``first`` and ``prev`` (the page before, even past the end) after page 1,
+    then ``last`` and ``next`` before the last page, in that order; each URL
+    is the request's own query with ``page`` replaced, sorted and escaped as
+    Rails' ``to_query`` does (a ``per_page`` not sent is not added).
+    """
+    per_page = ruby_to_i(_param("per_page"))
+    if per_page <= 0:
+        per_page = DEFAULT_PER_PAGE
+    page = max(ruby_to_i(_param("page")), 1)
+    total_pages = max(1, math.ceil(len(rows) / per_page))
+    pages: dict[str, int] = {}
     if page > 1:
-        links += [_link(1, per_page, "first"), _link(min(page - 1, last), per_page, "prev")]
-    if page < last:
-        links += [_link(page + 1, per_page, "next"), _link(last, per_page, "last")]
-    headers = {"Total": str(len(rows)), "Per-Page": str(per_page)}
-    if links:
-        headers["Link"] = ", ".join(links)
-    return rows[(page - 1) * per_page : page * per_page], headers
+        pages.update(first=1, prev=page - 1)
+    if page < total_pages:
+        pages.update(last=total_pages, next=page + 1)
+    headers = {"Per-Page": str(per_page), "Total": str(len(rows))}
+    if pages:
+        headers["Link"] = ", ".join(_link(number, rel) for rel, number in pages.items())
+    offset = (page - 1) * per_page
+    return rows[offset : offset + per_page], headers
 
 
-def _positive(raw: str | None, default: int) -> int:
-    return int(raw) if raw is not None and raw.isdigit() and int(raw) > 0 else default
+def _param(name: str) -> str | None:
+    """A query parameter as Rack reads it: the last of repeated values."""
+    values = request.args.getlist(name)
+    return values[-1] if values else None
 
 
-def _link(page: int, per_page: int, rel: str) -> str:
-    args = request.args.to_dict()
-    args.update(page=str(page), per_page=str(per_page))
-    return f'<{request.base_url}?{urlencode(args)}>; rel="{rel}"'
+def _link(page: int, rel: str) -> str:
+    params = {key: values[-1] for key, values in request.args.lists()}
+    params["page"] = str(page)
+    query = "&".join(sorted(f"{quote_plus(k)}={quote_plus(v)}" for k, v in params.items()))
+    return f'<{request.base_url}?{query}>; rel="{rel}"'
 
 
 def listed(key: str | None, rows: Sequence[object]) -> Response:

@@ -1,4 +1,5 @@
-"""A Stripe API stand-in for the Checkout → subscription flow csonboard follows.
+"""A Stripe API stand-in for the Checkout → subscription flow csonboard follows,
+and the usage it bills through meters.
 
 The official ``stripe`` library (16.x) talks to it unchanged through
 ``stripe.StripeClient(api_key, base_addresses={"api": url})``: Stripe's paths,
@@ -12,7 +13,10 @@ Modules: ``state`` (objects and ids), ``forms`` (bracketed parameters),
 ``payment_links`` (links that open a new session per buyer), ``lifecycle``
 (renewals, dunning, pausing, cancellation), ``subscribe`` (subscriptions made
 by API), ``subscriptions`` (the ``/v1`` subscription writes), ``customers``
-(with deletion), ``prices`` (products and prices), ``queries`` (lists),
+(with deletion), ``prices`` (products and prices, licensed or metered),
+``meters`` (billing meters), ``meter_events`` (usage reported to them: the
+24-hour identifier and 35-day timestamp windows), ``meter_summaries`` (their
+aggregates per customer), ``queries`` (lists),
 ``errors`` (Stripe's error envelope), ``events``, ``delivery`` (webhooks),
 ``idempotency``, ``faults``, ``api`` (``/v1``), ``control`` (``/_sandbox``),
 ``app`` (factory).

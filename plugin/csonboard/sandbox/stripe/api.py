@@ -20,6 +20,9 @@ from flask import Blueprint, Response, g, request
 from csonboard.sandbox.stripe import (
     checkout,
     customers,
+    meter_events,
+    meter_summaries,
+    meters,
     payment_links,
     prices,
     queries,
@@ -333,6 +336,39 @@ class _Api:
         )
         return json_response(deleted)
 
+    # -- billing meters and usage ---------------------------------------------------------
+
+    def list_meters(self) -> Response:
+        return self.render(meters.list_meters(self.store, self.params))
+
+    def create_meter(self) -> Response:
+        events = self.account.events
+        return self.render(meters.create_meter(self.store, events, self.params, self.origin))
+
+    def get_meter(self, meter_id: str) -> Response:
+        return self.retrieve(meters.KIND, meter_id)
+
+    def update_meter(self, meter_id: str) -> Response:
+        events = self.account.events
+        updated = meters.update_meter(self.store, events, meter_id, self.params, self.origin)
+        return self.render(updated)
+
+    def deactivate_meter(self, meter_id: str) -> Response:
+        events = self.account.events
+        changed = meters.deactivate_meter(self.store, events, meter_id, self.params, self.origin)
+        return self.render(changed)
+
+    def reactivate_meter(self, meter_id: str) -> Response:
+        events = self.account.events
+        changed = meters.reactivate_meter(self.store, events, meter_id, self.params, self.origin)
+        return self.render(changed)
+
+    def list_meter_event_summaries(self, meter_id: str) -> Response:
+        return self.render(meter_summaries.list_summaries(self.store, meter_id, self.params))
+
+    def create_meter_event(self) -> Response:
+        return self.render(meter_events.create_meter_event(self.store, self.params))
+
     # -- v2 ------------------------------------------------------------------------------
 
     def get_v2_event(self, event_id: str) -> Response:
@@ -392,6 +428,14 @@ def create_api(account: SandboxAccount) -> Blueprint:
         ("/webhook_endpoints/<endpoint_id>", "GET", api.get_webhook_endpoint),
         ("/webhook_endpoints/<endpoint_id>", "POST", api.update_webhook_endpoint),
         ("/webhook_endpoints/<endpoint_id>", "DELETE", api.delete_webhook_endpoint),
+        ("/billing/meters", "GET", api.list_meters),
+        ("/billing/meters", "POST", api.create_meter),
+        ("/billing/meters/<meter_id>", "GET", api.get_meter),
+        ("/billing/meters/<meter_id>", "POST", api.update_meter),
+        ("/billing/meters/<meter_id>/deactivate", "POST", api.deactivate_meter),
+        ("/billing/meters/<meter_id>/reactivate", "POST", api.reactivate_meter),
+        ("/billing/meters/<meter_id>/event_summaries", "GET", api.list_meter_event_summaries),
+        ("/billing/meter_events", "POST", api.create_meter_event),
     ]
     for path, method, view in routes:
         v1.add_url_rule(

@@ -24,6 +24,7 @@ from csonboard.sandbox.stripe.forms import (
     require,
     sub,
 )
+from csonboard.sandbox.stripe.meters import is_metered, refuse_metered
 from csonboard.sandbox.stripe.state import Json, Store
 
 DEFAULT_LIFETIME = 24 * 3600
@@ -243,6 +244,13 @@ def _read_line_item(store: Store, raw: Any, param: str) -> tuple[Json, int]:
             "The price specified is inactive. This field only accepts active prices.",
             sub(param, "price"),
         )
+    if is_metered(price) and "quantity" in item:
+        raise invalid(
+            "Quantity should not be specified where usage_type is `metered`. Remove quantity "
+            f"from `{param}`",
+            sub(param, "quantity"),
+        )
+    refuse_metered(price, sub(param, "price"))
     quantity = as_int(require(item, "quantity", param), sub(param, "quantity"), minimum=1)
     return price, quantity
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from csonboard.sandbox.stripe import lifecycle, payment_links, purchase, thin
+from csonboard.sandbox.stripe import lifecycle, meter_events, payment_links, purchase, thin
 from csonboard.sandbox.stripe.account import SandboxAccount
 from csonboard.sandbox.stripe.errors import invalid
 from csonboard.sandbox.stripe.faults import parse_fault
@@ -266,6 +266,9 @@ class _Control:
     # -- inspection ----------------------------------------------------------------------
 
     def state(self) -> Response:
+        """Everything the account holds. ``billing`` has what ``/v1`` cannot show: the
+        accepted meter events (oldest first, each with its ``meter``) and their count
+        per meter."""
         with self.store.lock:
             objects = {kind: self.store.newest_first(kind) for kind in self.store.objects}
             body: Json = {
@@ -276,6 +279,10 @@ class _Control:
                 "outbox": self.account.destinations.outbox_size(),
                 "deliveries": len(self.account.destinations.deliveries()),
                 "faults": self.account.faults.pending(),
+                "billing": {
+                    "accepted_meter_events": meter_events.accepted_counts(self.store),
+                    "meter_events": meter_events.recorded(self.store),
+                },
             }
             return json_response(body)
 

@@ -45,6 +45,7 @@ from csonboard.sandbox.stripe.forms import (
     sub,
 )
 from csonboard.sandbox.stripe.listing import PAGE_PARAMS, paginate
+from csonboard.sandbox.stripe.meters import refuse_metered
 from csonboard.sandbox.stripe.state import Json, Store
 
 MAX_LINE_ITEMS = 20
@@ -281,6 +282,7 @@ def _read_line_item(store: Store, raw: Any, param: str) -> tuple[Json, int]:
         raise invalid(
             "The price specified is inactive. This field only accepts active prices.", name
         )
+    refuse_metered(price, name)
     quantity = as_int(require(item, "quantity", param), sub(param, "quantity"), minimum=1)
     return price, quantity
 

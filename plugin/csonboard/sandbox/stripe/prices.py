@@ -1,13 +1,16 @@
 """Products and prices: seeded from the sandbox catalog, listed, created.
 
 ``POST /v1/products`` models ``name``, ``id``, ``active``, ``description`` and
-``metadata``; ``POST /v1/prices`` per-unit prices. Other real parameters of both
-are refused as unsupported rather than silently ignored.
+``metadata``; ``POST /v1/prices`` per-unit prices, licensed or metered
+(``recurring[usage_type]=metered`` with the active ``recurring[meter]`` it bills).
+Other real parameters of both are refused as unsupported rather than silently
+ignored.
 
-The catalog's ``stripe`` section lists ``products`` (``id``, ``name``) and
-``prices`` (``id``, ``product``, ``currency``, ``unit_amount``, optional
-``lookup_key``, ``nickname``, ``recurring = {interval, interval_count}``).
-Seeding emits no events: the account simply starts with them.
+The catalog's ``stripe`` section lists ``meters`` (see :mod:`meters`),
+``products`` (``id``, ``name``) and ``prices`` (``id``, ``product``,
+``currency``, ``unit_amount``, optional ``lookup_key``, ``nickname``,
+``recurring = {interval, interval_count, usage_type?, meter?}``). Seeding emits
+no events: the account simply starts with them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from csonboard.sandbox.stripe import shapes
+from csonboard.sandbox.stripe import meters, shapes
 from csonboard.sandbox.stripe.errors import ApiError, invalid, unsupported
 from csonboard.sandbox.stripe.events import EventLog, Origin
 from csonboard.sandbox.stripe.forms import (
@@ -83,6 +86,7 @@ def seed_catalog(store: Store, section: Mapping[str, Any]) -> None:
     broken catalog stops start-up instead of failing a checkout later.
     """
     with store.lock:
+        meters.seed_meters(store, section)
         for entry in section.get("products", []):
             store.put(
                 shapes.product(
@@ -96,6 +100,13 @@ def seed_catalog(store: Store, section: Mapping[str, Any]) -> None:
             if entry["product"] not in store.objects["product"]:
                 raise ValueError(
                     f"catalog price {entry['id']} names unknown product {entry['product']}"
+                )
+            recurring = entry.get("recurring") or {}
+            if (recurring.get("usage_type") == "metered") != (
+                recurring.get("meter") in store.objects[meters.KIND]
+            ):
+                raise ValueError(
+                    f"catalog price {entry['id']} must name a seeded meter if and only if metered"
                 )
             store.put(
                 shapes.price(
@@ -147,15 +158,14 @@ def create_product(store: Store, events: EventLog, params: Params, origin: Origi
 
 
 def create_price(store: Store, events: EventLog, params: Params, origin: Origin) -> Json:
-    """``POST /v1/prices`` (per-unit prices only); emits ``product.created`` when
-    ``product_data`` makes a product, then ``price.created``."""
+    """``POST /v1/prices`` (per-unit prices only, licensed or metered); emits
+    ``product.created`` when ``product_data`` makes a product, then ``price.created``."""
     for name in params:
         if name in _UNSUPPORTED_PRICE_PARAMS:
             raise unsupported(name)
     check_known(params, _PRICE_PARAMS)
     currency = as_str(require(params, "currency"), "currency").lower()
     unit_amount = as_int(require(params, "unit_amount"), "unit_amount", minimum=0)
-    recurring = _read_recurring(params)
     lookup_key = as_opt_str(params, "lookup_key")
     transfer = (
         as_bool(params["transfer_lookup_key"], "transfer_lookup_key")
@@ -163,6 +173,7 @@ def create_price(store: Store, events: EventLog, params: Params, origin: Origin)
         else False
     )
     with store.lock:
+        recurring = _read_recurring(store, params)
         product_id = _resolve_product(store, events, params, origin)
         holder = _lookup_key_holder(store, lookup_key)
         if holder is not None and not transfer:
@@ -189,7 +200,7 @@ def create_price(store: Store, events: EventLog, params: Params, origin: Origin)
 
 def list_prices(store: Store, params: Mapping[str, Any]) -> Json:
     """``GET /v1/prices``: ``active``, ``currency``, ``product``, ``type``,
-    ``lookup_keys`` (up to 10), ``recurring[interval]``, ``created``."""
+    ``lookup_keys`` (up to 10), ``recurring[interval|meter|usage_type]``, ``created``."""
     check_known(
         params,
         (
@@ -222,9 +233,15 @@ def list_prices(store: Store, params: Mapping[str, Any]) -> Json:
     if "recurring" in params:
         wanted = as_dict(params["recurring"], "recurring")
         check_known(wanted, ("interval", "meter", "usage_type"), "recurring")
-        interval = as_opt_str(wanted, "interval", "recurring")
+        asked = {
+            name: as_opt_str(wanted, name, "recurring")
+            for name in ("interval", "meter", "usage_type")
+        }
         checks.append(
-            lambda p: p["recurring"] is not None and interval in (None, p["recurring"]["interval"])
+            lambda p: (
+                p["recurring"] is not None
+                and all(value in (None, p["recurring"][name]) for name, value in asked.items())
+            )
         )
     if "created" in params:
         created = range_filter(params["created"], "created")
@@ -282,16 +299,35 @@ def _non_empty(params: Params, name: str) -> str | None:
     return value
 
 
-def _read_recurring(params: Params) -> dict[str, Any] | None:
+def _read_recurring(store: Store, params: Params) -> dict[str, Any] | None:
+    """``recurring``: a metered price names the active meter it bills; a licensed one
+    names none."""
     if "recurring" not in params:
         return None
     raw = as_dict(params["recurring"], "recurring")
-    check_known(raw, ("interval", "interval_count"), "recurring")
+    check_known(raw, ("interval", "interval_count", "meter", "usage_type"), "recurring")
     interval = as_enum(
         require(raw, "interval", "recurring"), sub("recurring", "interval"), _INTERVALS
     )
     count = as_int(raw.get("interval_count", "1"), sub("recurring", "interval_count"), minimum=1)
-    return {"interval": interval, "interval_count": count}
+    usage = as_enum(
+        raw.get("usage_type", "licensed"), sub("recurring", "usage_type"), ("licensed", "metered")
+    )
+    meter_param = sub("recurring", "meter")
+    meter_id = as_opt_str(raw, "meter", "recurring")
+    if usage == "metered" and meter_id is None:
+        raise invalid(
+            "A metered price must name the meter that records its usage in recurring[meter].",
+            meter_param,
+        )
+    if usage == "licensed" and meter_id is not None:
+        raise invalid(
+            "recurring[meter] can only be set on a price with recurring[usage_type]=metered.",
+            meter_param,
+        )
+    if meter_id is not None:
+        meters.attachable_meter(store, meter_id, meter_param)
+    return {"interval": interval, "interval_count": count, "usage_type": usage, "meter": meter_id}
 
 
 def _resolve_product(store: Store, events: EventLog, params: Params, origin: Origin) -> str:

@@ -4,7 +4,7 @@ Each builder returns a fresh JSON-ready dict with every field the official
 library's types declare that a reader of this flow could look at; fields the
 stand-in does not model carry the value Stripe gives them in the plain case
 (null, false, empty list). Subscription and invoice shapes live in ``billing``
-and ``invoices``, Payment Links in ``payment_links``.
+and ``invoices``, Payment Links in ``payment_links``, billing meters in ``meters``.
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ def price(
     metadata: dict[str, str] | None = None,
     active: bool = True,
 ) -> Json:
-    """A per-unit Price; ``recurring`` is ``{"interval", "interval_count"}`` or None."""
+    """A per-unit Price; ``recurring`` is ``{"interval", "interval_count"}`` or None,
+    with ``usage_type`` (``licensed`` when absent) and, for a ``metered`` price, the
+    ``meter`` id whose usage it bills."""
     return {
         "id": price_id,
         "object": "price",
@@ -94,9 +96,9 @@ def price(
         else {
             "interval": recurring["interval"],
             "interval_count": int(recurring.get("interval_count", 1)),
-            "meter": None,
+            "meter": recurring.get("meter"),
             "trial_period_days": None,
-            "usage_type": "licensed",
+            "usage_type": recurring.get("usage_type", "licensed"),
         },
         "tax_behavior": "unspecified",
         "tiers_mode": None,

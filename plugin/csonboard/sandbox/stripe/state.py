@@ -34,6 +34,7 @@ KINDS: dict[str, tuple[str, int, str]] = {
     "payment_link": ("plink", 24, "payment_link"),
     "event": ("evt", 24, "event"),
     "webhook_endpoint": ("we", 24, "webhook endpoint"),
+    "billing.meter": ("mtr_test", 32, "billing.meter"),
     "v2.core.event": ("evt_test", 48, "event"),
 }
 
@@ -56,6 +57,10 @@ class Store:
         """Line items by Checkout Session or Payment Link id; never part of the object itself."""
         self.hidden: dict[str, Json] = {}
         """Per-object settings the API never shows (a session's ``subscription_data``)."""
+        self.meter_events: list[Json] = []
+        """Accepted billing meter events in arrival order, each ``{"meter": <id>,
+        "event": <billing.meter_event>}``. Stripe gives them no id and no way to
+        read them back, so they live outside :attr:`objects` (see ``meter_events``)."""
 
     def now(self) -> int:
         """The current time in whole Unix seconds, as Stripe's timestamps are."""
@@ -134,6 +139,7 @@ class Store:
             table.clear()
         self.line_items.clear()
         self.hidden.clear()
+        self.meter_events.clear()
 
     def counts(self) -> dict[str, int]:
         """How many objects of each kind exist."""

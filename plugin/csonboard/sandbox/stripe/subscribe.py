@@ -44,6 +44,7 @@ from csonboard.sandbox.stripe.forms import (
     require,
     sub,
 )
+from csonboard.sandbox.stripe.meters import refuse_metered
 from csonboard.sandbox.stripe.state import Json, Store
 
 MAX_ITEMS = 20
@@ -217,6 +218,7 @@ def _read_item(store: Store, raw: Any, param: str) -> Json:
         raise invalid(
             "The price specified is inactive. This field only accepts active prices.", name
         )
+    refuse_metered(price, name)
     quantity = as_int(fields.get("quantity", "1"), sub(param, "quantity"), minimum=0)
     product = store.objects["product"].get(price["product"], {})
     return {"price": price, "quantity": quantity, "description": product.get("name", "")}
