@@ -281,3 +281,39 @@ def test_a_credential_whose_creation_was_cut_off_is_reported_for_an_operator(
     assert name in (onboarding.note or "")
     [place] = [s for s in shop.ledger.onboardings.steps(session_id) if s.step == "place_order"]
     assert place.result["credentials_unaccounted"] == [name]
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before-it-took-effect", "after-it-did"])
+def test_a_worker_killed_while_reporting_usage_bills_each_row_once(shop: Shop, after: bool) -> None:
+    shop.env["CSONBOARD_USAGE_INTERVAL_MINUTES"] = "0.01"  # sync every 0.6 s
+    first = shop.start_worker()
+    onboarding = shop.finished(shop.buy())
+    rows = [
+        shop.post("cs", "billing_usages", {"user_id": onboarding.cs_user_id, "qty": "2"})
+        for _ in range(5)
+    ]
+    meter_events = {"method": "POST", "path": "/v1/billing/meter_events"}
+    # The third meter event of the batch hangs (before or after Stripe took it).
+    shop.post("stripe", "faults", {**meter_events, "status": None, "delay": 0.01, "count": 2})
+    shop.post("stripe", "faults", {**meter_events, "status": None, "delay": 3, "after": after})
+    shop.wait_until(lambda: not shop.get("stripe", "faults")["faults"], "the hanging meter event")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+
+    shop.start_worker()
+
+    def all_reported() -> bool:
+        found = shop.ledger.usage.find(customer_id=onboarding.customer_id, limit=100)
+        return len(found) == len(rows) and all(r.status == "reported" for r in found)
+
+    shop.wait_until(all_reported, "every usage row reported")
+    billing = shop.get("stripe", "state")["billing"]
+    accepted = [
+        e
+        for e in billing["meter_events"]
+        if e["payload"]["stripe_customer_id"] == onboarding.customer_id
+    ]
+    assert len(accepted) == len(rows)  # one meter event per row: none twice, none lost
+    assert sorted(e["identifier"] for e in accepted) == sorted(
+        r.identifier for r in shop.ledger.usage.find(customer_id=onboarding.customer_id)
+    )

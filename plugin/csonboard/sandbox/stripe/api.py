@@ -34,6 +34,7 @@ from csonboard.sandbox.stripe.account import SandboxAccount
 from csonboard.sandbox.stripe.errors import ApiError
 from csonboard.sandbox.stripe.events import Origin, list_events
 from csonboard.sandbox.stripe.expand import expand
+from csonboard.sandbox.stripe.faults import Fault
 from csonboard.sandbox.stripe.forms import Params, as_str_list, check_known, decode
 from csonboard.sandbox.stripe.idempotency import StoredResponse
 from csonboard.sandbox.stripe.purchase import expire_session
@@ -51,6 +52,7 @@ class _Call:
     params: Params
     idempotency_key: str | None = None
     claimed: bool = False  # this request holds its idempotency key until it answers
+    after: Fault | None = None  # a fault to apply once the request has taken effect
 
 
 class _Api:
@@ -67,7 +69,9 @@ class _Api:
         call = _Call(request_id=self.store.new_id("req", 14), params={})
         g.stripe_call = call
         fault = self.account.faults.take(request.method, request.path)
-        if fault is not None:
+        if fault is not None and fault.after:
+            call.after = fault
+        elif fault is not None:
             time.sleep(fault.delay)
             error = fault.error()
             if error is not None:
@@ -110,6 +114,11 @@ class _Api:
             stored = StoredResponse(response.status_code, response.get_data(), call.request_id)
             self.account.idempotency.finish(call.idempotency_key, stored)
             call.claimed = False
+        if call.after is not None:  # done, and now the answer is slow or lost
+            time.sleep(call.after.delay)
+            error = call.after.error()
+            if error is not None:
+                return error_response(error)
         return response
 
     def release(self, _exc: BaseException | None) -> None:

@@ -3,6 +3,9 @@
 A fault models trouble before Stripe starts executing the request (a
 load-balancer 503, a rate limit, a slow network), so it is not saved under the
 request's idempotency key: the library's retry with the same key runs for real.
+With ``after``, the request takes effect first and only its answer is slow or
+lost (the caller cannot tell whether it worked); the real answer is what the
+idempotency key keeps.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ _DEFAULT_MESSAGES = {
 @dataclass
 class Fault:
     """Fail (``status``) and/or slow down (``delay`` seconds) the next ``count`` calls
-    whose method matches (None = any) and whose path starts with ``path``.
+    whose method matches (None = any) and whose path starts with ``path``;
+    ``after``: once the call has taken effect.
 
     ``should_retry`` sets the ``Stripe-Should-Retry`` header (None = absent, the
     usual case; Stripe sends ``true`` for a 429 ``lock_timeout``, which is also the
@@ -38,6 +42,7 @@ class Fault:
     code: str | None = None
     message: str | None = None
     should_retry: bool | None = None
+    after: bool = False
 
     def error(self) -> ApiError | None:
         """The error to answer with, or None for a delay-only fault."""
@@ -76,6 +81,8 @@ def parse_fault(body: dict[str, Any]) -> Fault:
         raise invalid("count must be a positive integer", "count")
     if not isinstance(fault.delay, int | float) or fault.delay < 0:
         raise invalid("delay must be a non-negative number of seconds", "delay")
+    if not isinstance(fault.after, bool):
+        raise invalid("after must be true or false", "after")
     if fault.status is None and fault.delay == 0:
         raise invalid("a fault needs a status, a delay, or both", "status")
     return fault
