@@ -1,6 +1,8 @@
 """``csonboard plans check``: the plan catalog against the live ComputeStacks
 simulator and Stripe stand-in. The example catalog passes; a catalog with one
-mistake per plan gets one line per mistake, naming the plan and the key."""
+mistake per plan gets one line per mistake, naming the plan and the key; a
+usage entry naming a meter, product or resource kind that is not there gets
+its line too."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+import stripe
 
 from csonboard.plans import load_catalog as load_plans
 from csonboard.sandbox.catalog import example_plans, load_catalog
@@ -278,3 +281,184 @@ def test_wrong_settings_or_credentials_exit_2_with_the_key(
         if name.endswith(("PASSWORD", "API_KEY")):
             assert value not in result.output  # no secret echoed back
     assert "Traceback" not in result.output
+
+
+# -- usage billing ---------------------------------------------------------------------------
+
+SEEDED_METER = "computestacks_bandwidth_gb"
+"""The event name of the Stripe stand-in's seeded meter ``mtr_sandbox_bandwidth``."""
+EVERY_PRODUCT = (
+    "10 Small (package), 11 Medium (package), 12 Large (package), "
+    "13 Tiny (resellers only) (package), 20 Bandwidth (bandwidth), 21 Storage (storage)"
+)
+RECORDING = "20 Bandwidth (bandwidth), 21 Storage (storage)"
+
+
+@pytest.fixture(scope="module")
+def inactive_meter(env: dict[str, str]) -> stripe.billing.Meter:
+    """A meter made and then deactivated through the stand-in's API (the seeded
+    one stays active for the other tests)."""
+    client = stripe.StripeClient(
+        STRIPE_KEY, base_addresses={"api": env["CSONBOARD_STRIPE_API_BASE"]}
+    )
+    made = client.v1.billing.meters.create(
+        {
+            "display_name": "Storage (retired)",
+            "event_name": "retired_storage_gb",
+            "default_aggregation": {"formula": "sum"},
+        }
+    )
+    meter = client.v1.billing.meters.deactivate(made.id)
+    assert meter.status == "inactive"
+    return meter
+
+
+def usage(table: str, **fields: Any) -> str:
+    """One ``[[usage]]`` (or ``[[plans.NAME.usage]]``) table."""
+    return f"[[{table}]]\n" + "".join(f"{key} = {json.dumps(v)}\n" for key, v in fields.items())
+
+
+STATIC = plan("static", '{ price_ids = ["price_sandbox_static_monthly"] }', [NGINX])
+BARE = plan("bare", '{ price_ids = ["price_sandbox_static_yearly"] }', [NGINX])
+
+
+def usage_catalog(tmp_path: Path, *parts: str) -> Path:
+    path = tmp_path / "usage-plans.toml"
+    path.write_text("\n".join(parts))
+    return path
+
+
+def test_the_example_catalog_bills_bandwidth_through_the_seeded_meter(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The example catalog's usage is checked (and passes, see the first test):
+    the same catalog with the meter's name changed no longer does."""
+    catalog = load_plans(example_plans())
+    assert [(e.resource_kind, e.meter) for e in catalog.usage] == [("bandwidth", SEEDED_METER)]
+    renamed = tmp_path / "plans.toml"
+    renamed.write_text(example_plans().read_text().replace(SEEDED_METER, "bandwidth_gb"))
+
+    result = run(env, "plans", "check", "--catalog", str(renamed))
+
+    assert result.exit_code == 1, result.output
+    assert result.stdout.startswith("usage[0].meter: no Stripe meter has the event_name")
+    assert "1 problem(s)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("parts", "line", "status"),
+    [
+        pytest.param(
+            [STATIC, usage("usage", resource_kind="bandwidth", meter="computestacks_bandwith_gb")],
+            "usage[0].meter: no Stripe meter has the event_name 'computestacks_bandwith_gb' "
+            "(test mode; its meters: ",
+            1,
+            id="unknown meter",
+        ),
+        pytest.param(
+            [STATIC, usage("usage", resource_kind="storage", meter="retired_storage_gb")],
+            "usage[0].meter: meter {inactive} 'Storage (retired)' (event_name "
+            "'retired_storage_gb') is inactive: Stripe refuses its events; reactivate it or "
+            "name an active meter",
+            1,
+            id="inactive meter",
+        ),
+        pytest.param(
+            [
+                STATIC,
+                usage("usage", resource_kind="bandwidth", meter=SEEDED_METER),
+                usage("usage", product_id=99, meter=SEEDED_METER),
+            ],
+            "usage[1].product_id: product 99 does not exist in ComputeStacks (products there: "
+            f"{EVERY_PRODUCT})",
+            1,
+            id="unknown product",
+        ),
+        pytest.param(
+            [STATIC, usage("plans.static.usage", resource_kind="backup", meter=SEEDED_METER)],
+            "plans.static.usage[0].resource_kind: no ComputeStacks product records backup "
+            f"usage (products recording usage: {RECORDING})",
+            1,
+            id="resource kind nothing records",
+        ),
+        pytest.param(
+            [
+                STATIC,
+                BARE,
+                usage("plans.static.usage", resource_kind="bandwidth", meter=SEEDED_METER),
+            ],
+            "warning: plans.bare.usage: the plan bills no usage and the catalog has no "
+            "[[usage]] for every customer: its customers' usage is never billed",
+            0,
+            id="plan without usage",
+        ),
+        pytest.param(
+            [STATIC, usage("plans.static.usage", product_id=10, meter=SEEDED_METER)],
+            "warning: plans.static.usage[0].product_id: product 10 Small is a package: its "
+            "usage rows bill the package itself, one a month, not what was used beyond it "
+            f"(products recording usage: {RECORDING})",
+            0,
+            id="package product",
+        ),
+    ],
+)
+def test_each_usage_mistake_is_one_line_naming_the_entry(
+    env: dict[str, str],
+    tmp_path: Path,
+    inactive_meter: stripe.billing.Meter,
+    parts: list[str],
+    line: str,
+    status: int,
+) -> None:
+    """Status 1 for a problem, 0 when there are only warnings (with the
+    "no problems" summary). The unknown meter's line lists the meters there,
+    the inactive one marked."""
+    catalog = usage_catalog(tmp_path, *parts)
+
+    result = run(env, "plans", "check", "--catalog", str(catalog))
+
+    assert result.exit_code == status, result.output
+    summary = f"{len(load_plans(catalog).plans)} plan(s) in {catalog}: no problems"
+    assert (summary in result.stdout) == (status == 0)
+    assert (f"1 problem(s) in {catalog}" in result.stderr) == (status == 1)
+    [finding] = [found for found in result.stdout.splitlines() if not found.startswith(summary)]
+    assert finding.startswith(line.replace("{inactive}", inactive_meter.id)), finding
+    if "its meters: " in line:
+        assert f"{SEEDED_METER} (Bandwidth overage)" in finding
+        assert "retired_storage_gb (Storage (retired), inactive)" in finding
+
+
+def test_usage_problems_come_after_the_plans_computestacks_first(
+    env: dict[str, str], tmp_path: Path, inactive_meter: stripe.billing.Meter
+) -> None:
+    """Several usage mistakes at once: one line each, ComputeStacks before
+    Stripe, catalog-wide entries before a plan's; without a Stripe key only
+    the ComputeStacks ones are found."""
+    catalog = usage_catalog(
+        tmp_path,
+        STATIC,
+        usage("usage", resource_kind="bandwidth", meter="bandwidth"),
+        usage("usage", product_id=42, meter="retired_storage_gb"),
+        usage("plans.static.usage", resource_kind="cpu", meter=SEEDED_METER),
+    )
+
+    result = run(env, "plans", "check", "--catalog", str(catalog), "--json")
+
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert [p["key"] for p in report["problems"]] == [
+        "usage[1].product_id",
+        "plans.static.usage[0].resource_kind",
+        "usage[0].meter",
+        "usage[1].meter",
+    ]
+    assert report["warnings"] == []
+    without_stripe = {k: v for k, v in env.items() if not k.startswith("CSONBOARD_STRIPE")}
+    stripe_unset = {**without_stripe, "CSONBOARD_STRIPE_MODE": "test"}
+    result = run(stripe_unset, "plans", "check", "--catalog", str(catalog))
+    assert result.exit_code == 1
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == [
+        "usage[1].product_id",
+        "plans.static.usage[0].resource_kind",
+    ]
+    assert "2 problem(s)" in result.stderr

@@ -30,6 +30,11 @@ def test_the_demo_tells_the_story_step_by_step() -> None:
         assert f"✓ {step}" in result.stdout
     assert "Ada Lovelace's WordPress 2" in result.stdout
     assert "computestacks_user_id" in result.stdout
+    # Bandwidth beyond the package, billed through the example catalog's meter.
+    assert "12.5 -> 12 whole unit(s) to Stripe meter 'computestacks_bandwidth_gb' (reported)" in (
+        result.stdout
+    )
+    assert '"computestacks_bandwidth_gb": "0.5"' in result.stdout
 
 
 def wait_for(url: str, **kwargs: object) -> requests.Response:

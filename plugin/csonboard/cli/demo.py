@@ -2,8 +2,10 @@
 
 Starts the ComputeStacks simulator, the Stripe stand-in, the receiver and a
 worker on a temporary SQLite ledger; buys a plan through Checkout; shows each
-onboarding step as it happens; prints what now exists on both sides. Exits 0
-only when the project exists.
+onboarding step as it happens; prints what now exists on both sides; then the
+customer uses some bandwidth beyond the package, and the usage sync bills it
+through the Stripe meter the example catalog names. Exits 0 only when the
+project exists.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ def command(ctx: Context, price: str, quantity: int, as_json: bool, timeout: flo
         if onboarding.status != "done" or not projects:
             reason = onboarding.last_error or onboarding.note
             raise CsonboardError(f"the onboarding ended {onboarding.status}: {reason}")
+        if not as_json:
+            _bill_usage(stack, onboarding)
 
 
 def _follow(stack: Any, session_id: str, timeout: float, say: Any) -> Any:
@@ -125,3 +129,38 @@ def _summary(stack: Any, user_id: int | None, customer_id: str | None) -> None:
         stack.stripe.v1.customers.retrieve(customer_id).metadata.to_dict().items()
     ):
         click.echo(f"  {key} = {value}")
+
+
+DEMO_OVERAGE = "12.5"
+"""GB of bandwidth beyond the package the demo's customer uses."""
+
+
+def _bill_usage(stack: Any, onboarding: Any) -> None:
+    """The customer uses bandwidth beyond the package; one usage sync bills it."""
+    from csonboard.runtime import build_services, usage_sync
+
+    stack.stop_worker()  # the sync below is the only one: its counts are the story
+    stack.sandbox(
+        "computestacks",
+        "billing_usages",
+        {"user_id": onboarding.cs_user_id, "qty": DEMO_OVERAGE, "product_id": _BANDWIDTH},
+    )
+    services = build_services(stack.settings)
+    done = usage_sync(stack.settings, services, stack.ledger, "demo").sync(
+        customer_id=onboarding.customer_id
+    )
+    click.echo(f"\nUsage: {DEMO_OVERAGE} GB of bandwidth beyond the package in ComputeStacks")
+    for report in stack.ledger.usage.find(customer_id=onboarding.customer_id):
+        click.echo(
+            f"  usage row #{report.usage_id}: {report.quantity} -> {report.value} whole unit(s) "
+            f"to Stripe meter {report.meter!r} ({report.status})"
+        )
+    [cursor] = stack.ledger.usage.cursors(onboarding.customer_id)
+    click.echo(
+        f"  {done.reported} meter event(s) sent; carried to the next report: "
+        f"{cursor.carry or 'nothing'}"
+    )
+
+
+_BANDWIDTH = 20
+"""The simulator's bandwidth product (plugin/csonboard/sandbox/catalog.toml)."""

@@ -37,7 +37,8 @@ def command() -> None:
 @pass_context
 def check(ctx: Context, path: Path | None, as_json: bool) -> None:
     """Check every plan against the live ComputeStacks catalog and, when a Stripe
-    key is set, against live Stripe prices and products. Read-only.
+    key is set, against live Stripe prices and products; usage entries against
+    ComputeStacks' products and Stripe's meters. Read-only.
 
     \b
       csonboard plans check

@@ -7,6 +7,7 @@ dataclasses of :mod:`.models`; raises only the ComputeStacks errors of
 
 from csonboard.computestacks.client import ComputeStacksClient
 from csonboard.computestacks.models import (
+    AdminProduct,
     ApiCredential,
     BillingUsage,
     ContainerImage,
@@ -29,6 +30,7 @@ from csonboard.computestacks.models import (
 )
 
 __all__ = [
+    "AdminProduct",
     "ApiCredential",
     "BillingUsage",
     "ComputeStacksClient",

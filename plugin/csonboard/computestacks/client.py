@@ -22,6 +22,7 @@ from urllib.parse import quote
 import requests
 
 from csonboard.computestacks.models import (
+    AdminProduct,
     ApiCredential,
     BillingUsage,
     ContainerImage,
@@ -39,6 +40,7 @@ from csonboard.computestacks.models import (
 )
 from csonboard.computestacks.parse import (
     Call,
+    parse_admin_product,
     parse_billing_usage,
     parse_credential,
     parse_image,
@@ -273,6 +275,14 @@ class ComputeStacksClient:
             stop=stop,
         )
         return tuple(sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True))
+
+    # -- admin: products -----------------------------------------------------------------
+
+    def list_admin_products(self) -> tuple[AdminProduct, ...]:
+        """Every product, of any kind and whatever billing plan holds it
+        (packages, resource products such as bandwidth), oldest first, all
+        pages. Retried when transient."""
+        return self._http.fetch_all("/api/admin/products", "products", parse_admin_product)
 
     # -- admin: images and orders --------------------------------------------------------
 

@@ -159,6 +159,29 @@ class Product:
 
 
 @dataclass(frozen=True)
+class AdminProduct:
+    """A product as the admin API lists it (``GET /api/admin/products``): any
+    kind, whatever billing plan holds it.
+
+    ``resource_kind`` (``bandwidth``, ``storage``...) says which usage a
+    resource product records, with ``unit`` and ``unit_type`` (``1`` ``GB``);
+    all three are None for a product that sets none (packages have
+    ``resource_kind`` None and ``unit`` 1). ``group`` is its order-page group.
+    ``is_package`` is true for a product with a package (CPU, memory...), whose
+    usage rows bill the package itself. The server does not send ``kind``, so
+    an image or add-on product reads as a product without package.
+    """
+
+    id: int
+    label: str
+    resource_kind: str | None
+    unit: int | None
+    unit_type: str | None
+    group: str | None
+    is_package: bool
+
+
+@dataclass(frozen=True)
 class Region:
     """A region (availability zone) inside a location."""
 

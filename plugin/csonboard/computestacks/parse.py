@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 from csonboard.computestacks.models import (
+    AdminProduct,
     ApiCredential,
     BillingUsage,
     ContainerImage,
@@ -235,6 +236,24 @@ def parse_product(f: Fields) -> Product:
         storage=f.integer("storage"),
         bandwidth=f.integer("bandwidth"),
         region_id=f.integer("region"),
+    )
+
+
+def parse_admin_product(f: Fields) -> AdminProduct:
+    """A product of ``GET /api/admin/products`` (the controller's
+    ``app/views/api/admin/products/_product.rabl``). Required: ``id`` and
+    ``label`` (``Product`` validates its presence); ``resource_kind``,
+    ``unit``, ``unit_type`` and ``group`` may be null, and ``package`` is
+    left out for a product without one, but each is read strictly when
+    present."""
+    return AdminProduct(
+        id=f.integer("id"),
+        label=f.text("label"),
+        resource_kind=f.opt_text("resource_kind"),
+        unit=f.opt_integer("unit"),
+        unit_type=f.opt_text("unit_type"),
+        group=f.opt_text("group"),
+        is_package=f.opt_obj("package") is not None,
     )
 
 

@@ -308,13 +308,21 @@ class UsageStore:
             )
             return [_report(row) for row in rows.mappings()]
 
-    def about_to_send(self, cs_user_id: int, owner: str, usage_ids: Sequence[int]) -> bool:
-        """Before the attempt leaves: count it, and start the 24 hours of each
-        report's first attempt. False (nothing written) when the lease is gone."""
+    def about_to_send(
+        self, cs_user_id: int, owner: str, usage_ids: Sequence[int], lease_seconds: float
+    ) -> bool:
+        """Before the attempts leave: count them, start the 24 hours of each
+        report's first attempt, and extend the lease for the sending. False
+        (nothing written) when the lease is gone."""
         now = self._ledger.now()
         with self._ledger.write() as connection:
             if not self._holds(connection, cs_user_id, owner, now):
                 return False
+            connection.execute(
+                update(usage_cursors)
+                .where(usage_cursors.c.cs_user_id == cs_user_id)
+                .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+            )
             connection.execute(
                 update(usage_reports)
                 .where(usage_reports.c.usage_id.in_(usage_ids))

@@ -17,10 +17,17 @@ Stripe (when a key is set; every call is a read):
 - each price id exists and is active; each lookup key belongs to an active
   price; each product id exists and is active.
 
+Usage billing (``[[usage]]`` and ``[[plans.NAME.usage]]``), when the catalog
+bills any, by :mod:`.usage_check`: each ``product_id`` is an existing product
+(a package is a warning), each ``resource_kind`` is recorded by some product,
+each ``meter`` is the event name of an active Stripe meter (when a key is set),
+and a plan whose customers get no usage entry at all is a warning.
+
 Products are listed as the admin credential sees them, i.e. in the billing
 plan of the admin's user group; ComputeStacks offers no way to read another
 group's. For a plan with its own ``user_group_id``, a product the admin does
-not see is therefore a warning, not a problem.
+not see is therefore a warning, not a problem. (Usage entries are checked
+against every product, of any plan, through the admin API.)
 
 Failure policy: each finding is a :class:`Problem` naming the plan and key; a
 credential refused by either side is a ConfigError (the settings are wrong,
@@ -31,26 +38,14 @@ is never read as "image does not exist"); outages raise their transient errors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-
 from csonboard.computestacks import ComputeStacksClient, ContainerImage, Location, Product
-from csonboard.errors import ComputeStacksAuthError, ComputeStacksNotFound, ConfigError
+from csonboard.errors import ComputeStacksNotFound
+from csonboard.operations.findings import Problem, admin_credential, some
+from csonboard.operations.usage_check import check_usage
 from csonboard.plans import Catalog, Container, Plan
 from csonboard.stripe_api import StripeGateway
 
-
-@dataclass(frozen=True)
-class Problem:
-    key: str
-    """The catalog key at fault, e.g. ``plans.wordpress.containers[0].product_id``."""
-    message: str
-    warning: bool = False
-    """True: could not be verified; reported, but not counted as a problem."""
-
-    def __str__(self) -> str:
-        return f"{'warning: ' if self.warning else ''}{self.key}: {self.message}"
+__all__ = ["Problem", "check_catalog", "check_computestacks", "check_stripe"]
 
 
 def check_catalog(
@@ -60,18 +55,19 @@ def check_catalog(
     *,
     mode: str = "test",
 ) -> list[Problem]:
-    """Every problem found, in catalog order (ComputeStacks first, then Stripe)."""
+    """Every problem found, in catalog order: the plans (ComputeStacks first,
+    then Stripe), then the usage entries (see :func:`.usage_check.check_usage`)."""
     problems = check_computestacks(catalog, cs)
     if stripe is not None:
         problems += check_stripe(catalog, stripe, mode=mode)
-    return problems
+    return problems + check_usage(catalog, cs, stripe, mode=mode)
 
 
 # -- ComputeStacks --------------------------------------------------------------------------
 
 
 def check_computestacks(catalog: Catalog, cs: ComputeStacksClient) -> list[Problem]:
-    with _admin_credential():
+    with admin_credential():
         locations = {location.id: location for location in cs.list_locations()}
         products: dict[int, list[Product]] = {}
         for row in cs.list_products():
@@ -93,7 +89,7 @@ def _check_plan(
     problems = []
     location = locations.get(plan.location_id)
     if location is None:
-        known = _some(f"{loc.id} {loc.name}" for loc in locations.values())
+        known = some(f"{loc.id} {loc.name}" for loc in locations.values())
         problems.append(
             Problem(
                 f"{base}.location_id",
@@ -146,7 +142,7 @@ def _check_product(
 ) -> list[Problem]:
     product_id = container.product_id
     if rows is None:
-        known = _some(f"{pid} {r[0].name}" for pid, r in sorted(products.items()))
+        known = some(f"{pid} {r[0].name}" for pid, r in sorted(products.items()))
         if plan.user_group_id is not None:
             return [
                 Problem(
@@ -206,7 +202,7 @@ def _check_params(key: str, container: Container, image: ContainerImage) -> list
         Problem(
             f"{key}.params.{name}",
             f"image {image.id} {image.label} has no setting param {name!r} (its settings: "
-            f"{_some(sorted(names))}); ComputeStacks would ignore it",
+            f"{some(sorted(names))}); ComputeStacks would ignore it",
         )
         for name in container.params
         if name not in names
@@ -251,18 +247,6 @@ def _image_ids(cs: ComputeStacksClient) -> list[int]:
     return [image.id for image in cs.list_images()]
 
 
-@contextmanager
-def _admin_credential() -> Iterator[None]:
-    try:
-        yield
-    except ComputeStacksAuthError as exc:
-        raise ConfigError(
-            "cs.admin_username",
-            f"ComputeStacks refused the admin credential ({exc}); check "
-            "CSONBOARD_CS_ADMIN_USERNAME and CSONBOARD_CS_ADMIN_PASSWORD before trying again",
-        ) from exc
-
-
 # -- Stripe ---------------------------------------------------------------------------------
 
 
@@ -302,12 +286,3 @@ def check_stripe(catalog: Catalog, stripe: StripeGateway, *, mode: str = "test")
 
 def _ids(values: set[int]) -> str:
     return ", ".join(str(v) for v in sorted(values)) or "none"
-
-
-def _some(names: Iterable[str], limit: int = 12) -> str:
-    """A readable list of at most ``limit`` names, "none" when empty."""
-    shown = list(names)
-    if not shown:
-        return "none"
-    more = f", ... ({len(shown) - limit} more)" if len(shown) > limit else ""
-    return ", ".join(shown[:limit]) + more

@@ -190,6 +190,10 @@ class UsageSync:
             self._send(cursor, mine)
         except CsonboardError as exc:
             self._fail(cursor, exc, kept, mine)
+        except Exception as exc:
+            log.exception("bug while syncing the usage of ComputeStacks user %s", cursor.cs_user_id)
+            bug = TransientError(f"unexpected {exc.__class__.__name__}: {exc}")
+            self._fail(cursor, bug, kept, mine)
         else:
             now = self.ledger.now()
             self.ledger.usage.release(
@@ -292,28 +296,21 @@ class UsageSync:
             ready = []
             for item in batch:
                 if now - item.timestamp > STRIPE_WINDOW - MARGIN:
-                    usage.settle(item.usage_id, "unbillable", owner=self.name)
-                    report.unbillable += 1
-                elif (
-                    item.first_sent_at is not None and now - item.first_sent_at > IDENTIFIER_MEMORY
-                ):
-                    usage.settle(
-                        item.usage_id,
-                        "uncertain",
-                        error=(
-                            f"sent first at {item.first_sent_at.isoformat()} with no answer "
-                            "recorded; Stripe no longer recognises a repeat of its identifier, "
-                            "so it is not sent again: check the meter's summary for the customer, "
-                            "then `csonboard usage resolve`"
-                        ),
-                        owner=self.name,
-                    )
-                    report.uncertain += 1
+                    outcome, error = "unbillable", None
+                elif item.first_sent_at and now - item.first_sent_at > IDENTIFIER_MEMORY:
+                    outcome, error = "uncertain", _uncertain(item.first_sent_at)
                 else:
                     ready.append(item)
+                    continue
+                if not usage.settle(item.usage_id, outcome, error=error, owner=self.name):
+                    return  # the lease is gone
+                setattr(report, outcome, getattr(report, outcome) + 1)
             if not ready:
                 continue
-            if not usage.about_to_send(cursor.cs_user_id, self.name, [i.usage_id for i in ready]):
+            ids = [i.usage_id for i in ready]
+            if not usage.about_to_send(
+                cursor.cs_user_id, self.name, ids, self.worker.lease_seconds
+            ):
                 return  # the lease is gone
             for item in ready:
                 try:
@@ -376,6 +373,14 @@ class UsageSync:
             error=str(exc),
             attempts=attempts,
         )
+
+
+def _uncertain(first_sent_at: datetime) -> str:
+    return (
+        f"sent first at {first_sent_at.isoformat()} with no answer recorded; Stripe no longer "
+        "recognises a repeat of its identifier, so it is not sent again: check the meter's "
+        "summary for the customer, then `csonboard usage resolve`"
+    )
 
 
 @dataclass(frozen=True)

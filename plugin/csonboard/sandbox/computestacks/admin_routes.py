@@ -1,9 +1,9 @@
 """The admin API, ``/api/admin/...``: users, their API credentials, suspension,
-SSO and projects, a user's billing usage rows, admin image and order reads, as
-the controller's ``app/controllers/api/admin/`` serves them
+SSO and projects, a user's billing usage rows, admin image, order and product
+reads, as the controller's ``app/controllers/api/admin/`` serves them
 (``users_controller.rb`` and ``users/``, ``subscriptions/billing_usages_controller.rb``,
 ``projects_controller.rb``, ``container_images_controller.rb``,
-``orders_controller.rb``).
+``orders_controller.rb``, ``products_controller.rb``).
 
 Every route needs Basic auth by an admin's credential; anything else is
 ``401 {"errors":["Not Authorized"]}``, never 403.
@@ -15,7 +15,7 @@ import secrets
 
 from flask import Blueprint, Response, jsonify, request
 
-from csonboard.sandbox.computestacks import accounts, render
+from csonboard.sandbox.computestacks import accounts, billing, render
 from csonboard.sandbox.computestacks.auth import require_admin
 from csonboard.sandbox.computestacks.records import UserRecord
 from csonboard.sandbox.computestacks.state import World
@@ -212,3 +212,30 @@ def show_order(order_id: str) -> Response:
     with world() as w:
         order = w.orders.get(order_id)
         return jsonify(render.order(w, order, admin=True)) if order else not_found()
+
+
+@admin.get("/products")
+def list_products() -> Response:
+    """``{"products": [...]}``: every product, packages and resource products
+    alike (``Product.all.order(:created_at)``), paginated like the other
+    lists, each as ``app/views/api/admin/products/_product.rabl`` renders it.
+    Packages and resource products are rows of one table whose ids follow
+    creation, and the seed creates them in id order, so creation order is id
+    order."""
+    with world() as w:
+        every: list[billing.Product] = [*w.catalog.products.values(), *w.catalog.resources.values()]
+        products = sorted(every, key=lambda p: p.id)
+        rows = [render.admin_product(p) for p in products]
+    return listed("products", rows)
+
+
+@admin.get("/products/<key>")
+def show_product(key: str) -> Response | dict[str, object]:
+    """``{"product": {...}}``; an unknown id is 404 with an empty body
+    (``load_product``: ``Product.find_by(id:)``, then ``api_obj_missing``
+    without a message, i.e. ``head :not_found``). The id is cast as
+    ActiveRecord casts it (``"20abc"`` is product 20); Rails' ``:id`` stops
+    at a dot (the rest is a format suffix)."""
+    with world() as w:
+        product = billing.find_product(w, ruby_to_i(key.partition(".")[0]))
+        return {"product": render.admin_product(product)} if product else not_found()
