@@ -313,6 +313,23 @@ def inactive_meter(env: dict[str, str]) -> stripe.billing.Meter:
     return meter
 
 
+@pytest.fixture(scope="module")
+def custom_keys_meter(env: dict[str, str]) -> stripe.billing.Meter:
+    """An active meter reading other payload keys than the ones csonboard sends."""
+    client = stripe.StripeClient(
+        STRIPE_KEY, base_addresses={"api": env["CSONBOARD_STRIPE_API_BASE"]}
+    )
+    return client.v1.billing.meters.create(
+        {
+            "display_name": "Storage (own keys)",
+            "event_name": "storage_own_keys",
+            "default_aggregation": {"formula": "sum"},
+            "customer_mapping": {"event_payload_key": "customer", "type": "by_id"},
+            "value_settings": {"event_payload_key": "gigabytes"},
+        }
+    )
+
+
 def usage(table: str, **fields: Any) -> str:
     """One ``[[usage]]`` (or ``[[plans.NAME.usage]]``) table."""
     return f"[[{table}]]\n" + "".join(f"{key} = {json.dumps(v)}\n" for key, v in fields.items())
@@ -364,6 +381,14 @@ def test_the_example_catalog_bills_bandwidth_through_the_seeded_meter(
             id="inactive meter",
         ),
         pytest.param(
+            [STATIC, usage("usage", resource_kind="storage", meter="storage_own_keys")],
+            "usage[0].meter: meter {own_keys} 'Storage (own keys)' reads the customer from "
+            "'customer' and the value from 'gigabytes'; csonboard sends 'stripe_customer_id' "
+            "and 'value' (Stripe's defaults): Stripe would refuse every event",
+            1,
+            id="meter reading other payload keys",
+        ),
+        pytest.param(
             [
                 STATIC,
                 usage("usage", resource_kind="bandwidth", meter=SEEDED_METER),
@@ -406,6 +431,7 @@ def test_each_usage_mistake_is_one_line_naming_the_entry(
     env: dict[str, str],
     tmp_path: Path,
     inactive_meter: stripe.billing.Meter,
+    custom_keys_meter: stripe.billing.Meter,
     parts: list[str],
     line: str,
     status: int,
@@ -422,7 +448,8 @@ def test_each_usage_mistake_is_one_line_naming_the_entry(
     assert (summary in result.stdout) == (status == 0)
     assert (f"1 problem(s) in {catalog}" in result.stderr) == (status == 1)
     [finding] = [found for found in result.stdout.splitlines() if not found.startswith(summary)]
-    assert finding.startswith(line.replace("{inactive}", inactive_meter.id)), finding
+    expected = line.replace("{inactive}", inactive_meter.id)
+    assert finding.startswith(expected.replace("{own_keys}", custom_keys_meter.id)), finding
     if "its meters: " in line:
         assert f"{SEEDED_METER} (Bandwidth overage)" in finding
         assert "retired_storage_gb (Storage (retired), inactive)" in finding

@@ -306,3 +306,30 @@ def test_the_worker_reports_usage_every_interval_on_its_own(tmp_path: Path) -> N
         assert cursor.synced_at is not None and cursor.next_attempt_at is not None
         wait = (cursor.next_attempt_at - cursor.synced_at).total_seconds()
         assert 1.1 < wait < 1.3  # the interval
+
+
+def test_a_customer_whose_plan_bills_no_usage_is_sent_nothing(tmp_path: Path) -> None:
+    """Only WordPress Plus bills bandwidth here; a WordPress customer's bandwidth
+    is read, counted as billed by no meter, and never sent (`plans check` warns
+    about the plan)."""
+    from csonboard.sandbox.catalog import example_plans
+
+    text = example_plans().read_text()
+    shared = text[text.index("[[usage]]") :]
+    plans = tmp_path / "plans.toml"
+    plans.write_text(
+        text.replace(shared, shared.replace("[[usage]]", "[[plans.wordpress-plus.usage]]"))
+    )
+    with sandbox_stack(
+        tmp_path / "data", CSONBOARD_ONBOARDING_POLL_SECONDS="0.1", CSONBOARD_PLANS=str(plans)
+    ) as shop:
+        ada = customer(shop)
+        use(shop, ada, "8", ended=timedelta(hours=1))
+
+        report = sync(shop)
+
+        assert (report.rows_read, report.unmapped, report.recorded) == (1, 1, 0)
+        assert statuses(shop) == {}
+        assert billed(shop, ada) == 0
+        checked = run(cli_env(shop.settings), "plans", "check")
+        assert "warning: plans.wordpress.usage: the plan bills no usage" in checked.output

@@ -12,7 +12,8 @@ whatever billing plan holds it):
   writes usage rows only for the products it has).
 
 Stripe (when a key is set): each ``meter`` is the ``event_name`` of a meter
-that exists and is active; Stripe refuses events for an inactive one.
+that exists and is active (Stripe refuses events for an inactive one), and
+reads the payload keys csonboard sends (``stripe_customer_id``, ``value``).
 
 Coverage: when the catalog bills any usage, a plan whose customers get no
 entry (none of its own and no catalog-wide ones) is a warning: their usage is
@@ -34,6 +35,9 @@ from csonboard.operations.findings import Problem, admin_credential, some
 from csonboard.plans import Catalog, Usage
 from csonboard.stripe_api import StripeGateway
 from csonboard.stripe_api.records import MeterSummary
+
+PAYLOAD_KEYS = ("stripe_customer_id", "value")
+"""The meter event payload keys csonboard sends: Stripe's defaults."""
 
 
 def check_usage(
@@ -110,8 +114,18 @@ def _check_meter(
     key: str, entry: Usage, meters: Sequence[MeterSummary], mode: str
 ) -> list[Problem]:
     named = [m for m in meters if m.event_name == entry.meter]
-    if any(m.status == "active" for m in named):
-        return []
+    active = [m for m in named if m.status == "active"]
+    if active:
+        meter = active[0]
+        if (meter.customer_key, meter.value_key) == PAYLOAD_KEYS:
+            return []
+        message = (
+            f"meter {meter.id} {meter.display_name!r} reads the customer from "
+            f"{meter.customer_key!r} and the value from {meter.value_key!r}; csonboard sends "
+            f"{PAYLOAD_KEYS[0]!r} and {PAYLOAD_KEYS[1]!r} (Stripe's defaults): Stripe would "
+            "refuse every event"
+        )
+        return [Problem(f"{key}.meter", message)]
     if not named:
         known = some(
             f"{m.event_name} ({m.display_name}{'' if m.status == 'active' else ', inactive'})"

@@ -124,6 +124,10 @@ class MeterSummary:
     event_name: str
     display_name: str
     status: str  # active | inactive
+    customer_key: str
+    """The payload key naming the customer (``customer_mapping.event_payload_key``)."""
+    value_key: str
+    """The payload key holding the value (``value_settings.event_payload_key``)."""
 
 
 @dataclass(frozen=True)
@@ -279,6 +283,8 @@ def meter_summary(meter: Any) -> MeterSummary:
         event_name=str(field(meter, "event_name") or ""),
         display_name=str(field(meter, "display_name") or ""),
         status=str(field(meter, "status") or ""),
+        customer_key=str(field(field(meter, "customer_mapping"), "event_payload_key") or ""),
+        value_key=str(field(field(meter, "value_settings"), "event_payload_key") or ""),
     )
 
 
