@@ -98,6 +98,7 @@ def create_meter_event(store: Store, params: Params) -> Json:
             "timestamp": when,
         }
         store.meter_events.append({"meter": meter["id"], "event": event})
+        store.meter_identifiers[event["identifier"]] = now
         return copy.deepcopy(event)
 
 
@@ -157,10 +158,8 @@ def _check_value(meter: Json, payload: dict[str, str]) -> None:
 
 
 def _taken(store: Store, identifier: str, now: int) -> bool:
-    return any(
-        r["event"]["identifier"] == identifier and now - r["event"]["created"] < IDENTIFIER_WINDOW
-        for r in store.meter_events
-    )
+    accepted = store.meter_identifiers.get(identifier)
+    return accepted is not None and now - accepted < IDENTIFIER_WINDOW
 
 
 def _new_identifier(store: Store) -> str:

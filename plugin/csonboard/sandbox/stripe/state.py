@@ -61,6 +61,8 @@ class Store:
         """Accepted billing meter events in arrival order, each ``{"meter": <id>,
         "event": <billing.meter_event>}``. Stripe gives them no id and no way to
         read them back, so they live outside :attr:`objects` (see ``meter_events``)."""
+        self.meter_identifiers: dict[str, int] = {}
+        """When each meter event identifier was last accepted (Unix seconds)."""
 
     def now(self) -> int:
         """The current time in whole Unix seconds, as Stripe's timestamps are."""
@@ -140,6 +142,7 @@ class Store:
         self.line_items.clear()
         self.hidden.clear()
         self.meter_events.clear()
+        self.meter_identifiers.clear()
 
     def counts(self) -> dict[str, int]:
         """How many objects of each kind exist."""
