@@ -340,33 +340,49 @@ class UsageStore:
         status: str,
         *,
         error: str | None = None,
-        owner: str | None = None,
         expected: Sequence[str] = (),
     ) -> bool:
-        """Set a report's outcome (``reported``, ``unbillable``, ``uncertain``,
-        ``failed``; ``pending`` again to resend). With ``owner``, only while that
-        sync holds the user's lease; with ``expected``, only from one of those
-        statuses. False when nothing changed."""
+        """An operator's outcome for one report (``reported``, ``unbillable``;
+        ``pending`` again to resend, with a new 24 hours), only from one of the
+        ``expected`` statuses. False when nothing changed."""
+        values = self._outcome(status, error)
+        query = update(usage_reports).where(usage_reports.c.usage_id == usage_id)
+        if expected:
+            query = query.where(usage_reports.c.status.in_(expected))
+        with self._ledger.write() as connection:
+            return connection.execute(query.values(values)).rowcount == 1
+
+    def settle_sent(
+        self, cs_user_id: int, owner: str, outcomes: Sequence[tuple[int, str, str | None]]
+    ) -> bool:
+        """The outcomes of a sync's batch, ``(usage_id, status, error)`` each, in
+        one transaction while the sync holds the user's lease (False, nothing
+        written, when it does not). Until this commits the reports stay
+        ``pending`` with their ``first_sent_at``: a crash costs a retry that
+        Stripe confirms as a repeat, never a second bill."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            if not self._holds(connection, cs_user_id, owner, now):
+                return False
+            for usage_id, status, error in outcomes:
+                connection.execute(
+                    update(usage_reports)
+                    .where(
+                        usage_reports.c.usage_id == usage_id,
+                        usage_reports.c.cs_user_id == cs_user_id,
+                    )
+                    .values(self._outcome(status, error))
+                )
+            return True
+
+    def _outcome(self, status: str, error: str | None) -> dict[str, Any]:
         now = self._ledger.now()
         values: dict[str, Any] = {"status": status, "last_error": error, "updated_at": now}
         if status == "reported":
             values["reported_at"] = now
         if status == "pending":  # an operator's resend: a new 24 hours
             values["first_sent_at"] = None
-        with self._ledger.write() as connection:
-            report = connection.execute(
-                select(usage_reports.c.cs_user_id).where(usage_reports.c.usage_id == usage_id)
-            ).scalar_one_or_none()
-            if report is None:
-                return False
-            if owner is not None and not self._holds(connection, report, owner, now):
-                return False
-            return (
-                connection.execute(
-                    update(usage_reports).where(usage_reports.c.usage_id == usage_id).values(values)
-                ).rowcount
-                == 1
-            )
+        return values
 
     # -- reading -------------------------------------------------------------------------------
 

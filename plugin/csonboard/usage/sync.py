@@ -55,7 +55,7 @@ from csonboard.errors import (
     TransientError,
 )
 from csonboard.ledger import Ledger
-from csonboard.ledger.usage import NewReport, UsageCursor
+from csonboard.ledger.usage import NewReport, UsageCursor, UsageReport
 from csonboard.plans import Catalog, Usage
 from csonboard.retry import backoff_seconds
 from csonboard.settings import WorkerSettings
@@ -289,46 +289,60 @@ class UsageSync:
             raise ConfigError("usage", f"customer {cursor.customer_id}: {exc}") from None
 
     def _send(self, cursor: UsageCursor, report: SyncReport) -> None:
-        """Send the user's pending reports, a batch at a time."""
+        """Send the user's pending reports, a batch at a time: the batch's first
+        attempts are committed before it leaves, its outcomes after."""
         usage = self.ledger.usage
         while batch := usage.pending(cursor.cs_user_id, BATCH):
             now = self.ledger.now()
+            outcomes: list[tuple[int, str, str | None]] = []
             ready = []
             for item in batch:
                 if now - item.timestamp > STRIPE_WINDOW - MARGIN:
-                    outcome, error = "unbillable", None
+                    outcomes.append((item.usage_id, "unbillable", None))
                 elif item.first_sent_at and now - item.first_sent_at > IDENTIFIER_MEMORY:
-                    outcome, error = "uncertain", _uncertain(item.first_sent_at)
+                    outcomes.append((item.usage_id, "uncertain", _uncertain(item.first_sent_at)))
                 else:
                     ready.append(item)
-                    continue
-                if not usage.settle(item.usage_id, outcome, error=error, owner=self.name):
-                    return  # the lease is gone
-                setattr(report, outcome, getattr(report, outcome) + 1)
-            if not ready:
-                continue
             ids = [i.usage_id for i in ready]
-            if not usage.about_to_send(
+            if ids and not usage.about_to_send(
                 cursor.cs_user_id, self.name, ids, self.worker.lease_seconds
             ):
                 return  # the lease is gone
+            outage: CsonboardError | None = None
             for item in ready:
                 try:
-                    fresh = self.stripe.send_meter_event(
-                        item.meter,
-                        customer_id=cursor.customer_id,
-                        value=item.value,
-                        identifier=item.identifier,
-                        timestamp=item.timestamp,
-                    )
-                except StripeRefused as exc:
-                    usage.settle(item.usage_id, "failed", error=str(exc), owner=self.name)
-                    report.failed += 1
-                    continue
-                usage.settle(item.usage_id, "reported", owner=self.name)
-                report.reported += 1
-                if not fresh:
-                    report.confirmed += 1
+                    outcomes.append(self._send_one(cursor, item, report))
+                except CsonboardError as exc:  # Stripe is down: the rest stays pending
+                    outage = exc
+                    break
+            settled = usage.settle_sent(cursor.cs_user_id, self.name, outcomes)
+            for _, status, _ in outcomes:
+                if settled and status in ("unbillable", "uncertain", "failed"):
+                    setattr(report, status, getattr(report, status) + 1)
+            if outage is not None:
+                raise outage
+            if not settled:
+                return  # the lease is gone; the next sync confirms what was sent
+
+    def _send_one(
+        self, cursor: UsageCursor, item: UsageReport, report: SyncReport
+    ) -> tuple[int, str, str | None]:
+        """One meter event; its outcome. Stripe outages propagate (the rest of the
+        batch stays pending)."""
+        try:
+            fresh = self.stripe.send_meter_event(
+                item.meter,
+                customer_id=cursor.customer_id,
+                value=item.value,
+                identifier=item.identifier,
+                timestamp=item.timestamp,
+            )
+        except StripeRefused as exc:
+            return (item.usage_id, "failed", str(exc))
+        report.reported += 1
+        if not fresh:
+            report.confirmed += 1
+        return (item.usage_id, "reported", None)
 
     def _dry_run(self, cursor: UsageCursor, report: SyncReport) -> None:
         mine = SyncReport(users=1)
