@@ -99,18 +99,19 @@ def test_past_due_gets_a_grace_period_then_suspends_and_paying_lifts_it(tmp_path
         change(shop, onboarding, "renew", {"paid": False})
         assert active(shop, onboarding)  # within the grace period
         [planned] = scheduled(shop, onboarding)
-        assert planned.action == "suspend"
+        assert planned.action == "stop"
         assert "grace period ends" in planned.reason
 
         time.sleep(2.2)
         settle(shop, onboarding.customer_id or "")
         assert not active(shop, onboarding)
-        assert actions(shop, onboarding)[-1] == ("suspend", "done")
+        # The purchase's services stop; with no purchase in service, the user too.
+        assert actions(shop, onboarding)[-2:] == [("stop", "done"), ("suspend", "done")]
         assert scheduled(shop, onboarding) == []
 
         change(shop, onboarding, "pay")
         assert active(shop, onboarding)
-        assert actions(shop, onboarding)[-1] == ("unsuspend", "done")
+        assert actions(shop, onboarding)[-2:] == [("start", "done"), ("unsuspend", "done")]
 
 
 def test_paying_within_the_grace_period_cancels_the_suspension(tmp_path: Path) -> None:
@@ -123,7 +124,8 @@ def test_paying_within_the_grace_period_cancels_the_suspension(tmp_path: Path) -
 
         assert active(shop, onboarding)
         assert scheduled(shop, onboarding) == []
-        assert ("suspend", "cancelled") in actions(shop, onboarding)
+        assert ("stop", "cancelled") in actions(shop, onboarding)
+        assert ("stop", "done") not in actions(shop, onboarding)
         assert ("suspend", "done") not in actions(shop, onboarding)
 
 
@@ -171,7 +173,12 @@ def test_a_paused_subscription_suspends_and_resuming_lifts_it(shop: SandboxStack
 
     change(shop, onboarding, "resume")
     assert active(shop, onboarding)
-    assert actions(shop, onboarding)[-2:] == [("suspend", "done"), ("unsuspend", "done")]
+    assert actions(shop, onboarding)[-4:] == [
+        ("stop", "done"),
+        ("suspend", "done"),
+        ("start", "done"),
+        ("unsuspend", "done"),
+    ]
 
 
 def test_a_suspension_csonboard_did_not_make_is_never_lifted(shop: SandboxStack) -> None:
@@ -219,7 +226,7 @@ def test_cancel_at_period_end_waits_for_the_period_end(shop: SandboxStack) -> No
     settle(shop, onboarding.customer_id or "")
     assert active(shop, onboarding)
     [planned] = scheduled(shop, onboarding)
-    assert planned.action == "suspend"
+    assert planned.action == "stop"
     assert planned.due_at is not None and planned.due_at.timestamp() > time.time() + 86400
 
     change(shop, onboarding, "period_end")
@@ -396,10 +403,10 @@ def test_scheduled_actions_survive_a_restart_and_show_to_operators(tmp_path: Pat
             main, ["onboardings", "show", onboarding.session_id, "--json"], env=env
         )
         assert next((a["action"], a["status"]) for a in json.loads(listed.stdout)) == (
-            "suspend",
+            "stop",
             "scheduled",
         )
-        assert json.loads(shown.stdout)["lifecycle"][0]["action"] == "suspend"
+        assert json.loads(shown.stdout)["lifecycle"][0]["action"] == "stop"
 
         # The worker stops; one that starts later, with nothing but the ledger,
         # suspends on time.

@@ -60,25 +60,74 @@ def test_user_api_without_basic_auth_is_an_empty_oauth_401(sim: Sim) -> None:
     assert response.headers["WWW-Authenticate"].startswith("Bearer ")
 
 
-def test_five_bad_passwords_lock_every_credential_for_four_hours(
-    sim: Sim, admin: ComputeStacksClient, customer: Customer, clock: FakeClock
-) -> None:
-    second = admin.create_api_credential(customer.user.id, "second")
-    other = customer.client.as_user(second.username, second.password)
+def _fail_five_times(customer: Customer) -> None:
     wrong = customer.client.as_user(customer.username, "wrong")
     for _ in range(5):
         with pytest.raises(ComputeStacksAuthError):
             wrong.list_products()
-    assert sim.user_state(customer.user.id)["locked"] is True
+
+
+def test_the_try_after_five_bad_passwords_locks_every_credential_whatever_its_password(
+    sim: Sim, admin: ComputeStacksClient, customer: Customer, clock: FakeClock
+) -> None:
+    """``User::ApiCredential#valid_password?`` (``app/models/user/api_credential.rb``)
+    over Devise 4.9.3's lockable (``maximum_attempts`` 5, ``unlock_in`` 4
+    hours, ``config/initializers/devise.rb``): five wrong passwords only count;
+    the next try, even with the right password, finds the count at five and
+    locks the user (``lock_access!``), every credential it owns."""
+    second = admin.create_api_credential(customer.user.id, "second")
+    other = customer.client.as_user(second.username, second.password)
+    _fail_five_times(customer)
+    state = sim.user_state(customer.user.id)
+    assert (state["failed_attempts"], state["locked_at"]) == (5, None)
+    with pytest.raises(ComputeStacksAuthError):
+        customer.client.list_products()  # the right password
+    state = sim.user_state(customer.user.id)
+    assert (state["locked"], state["locked_at"], state["failed_attempts"]) == (True, clock(), 5)
+    shown = admin.get_user(customer.user.id)
+    raw = sim.raw("GET", f"/api/admin/users/{shown.id}").json()["user"]
+    assert (raw["locked_at"], raw["failed_attempts"]) == ("2023-11-14T22:13:20.000Z", 5)
     for locked_out in (customer.client, other):
         with pytest.raises(ComputeStacksAuthError):
             locked_out.list_products()
+    # Tries while locked are refused without being counted.
+    assert sim.user_state(customer.user.id)["failed_attempts"] == 5
+
+
+def test_the_lock_does_not_end_after_its_four_hours_through_the_api(
+    sim: Sim, customer: Customer, clock: FakeClock
+) -> None:
+    """``access_locked?`` is false once ``locked_at`` is four hours old, but
+    only Devise's ``valid_for_authentication?`` (a web sign-in) or the unlock
+    e-mail's link calls ``unlock_access!``; ``valid_password?`` does not, so
+    the count is still five and the next API try locks the user again."""
+    _fail_five_times(customer)
+    with pytest.raises(ComputeStacksAuthError):
+        customer.client.list_products()
+    locked_at = sim.user_state(customer.user.id)["locked_at"]
     clock.advance(FOUR_HOURS - 1)
     with pytest.raises(ComputeStacksAuthError):
-        other.list_products()
+        customer.client.list_products()
     clock.advance(1)
-    assert other.list_products()
+    with pytest.raises(ComputeStacksAuthError):
+        customer.client.list_products()
+    state = sim.user_state(customer.user.id)
+    assert (state["locked"], state["failed_attempts"]) == (True, 5)
+    assert state["locked_at"] == locked_at + FOUR_HOURS  # locked again, for four more hours
+    clock.advance(10 * FOUR_HOURS)
+    with pytest.raises(ComputeStacksAuthError):
+        customer.client.list_products()
+    # The unlock e-mail's link (Devise's unlock_access!) ends it.
+    unlocked = sim.control("POST", "unlock", {"user_id": customer.user.id})
+    assert unlocked == {"user_id": customer.user.id, "unlocked": True}
     assert customer.client.list_products()
+    state = sim.user_state(customer.user.id)
+    assert (state["locked"], state["locked_at"], state["failed_attempts"]) == (False, None, 0)
+
+
+def test_unlock_control_needs_a_user(sim: Sim) -> None:
+    response = sim.session.post(f"{sim.url}/_sandbox/unlock", json={"user_id": 999})
+    assert (response.status_code, response.json()) == (400, {"error": "user_id must name a user"})
 
 
 def test_a_good_password_resets_the_failure_count(sim: Sim, customer: Customer) -> None:
@@ -159,6 +208,24 @@ def test_absent_version_means_latest(sim: Sim) -> None:
         response = sim.raw("GET", "/api/products", accept=accept)
         assert response.status_code == 200
         assert "API-Deprecated" not in response.headers
+
+
+def test_version_answers_9_3_1_with_latest_version_93(sim: Sim, customer: Customer) -> None:
+    """``Api::ApplicationController#version`` (``app/controllers/api/application_controller.rb``):
+    ``COMPUTESTACKS_VERSION`` from the ``VERSION`` file, ``api_latest_version``
+    its first two parts joined as an integer (not VersionCake's 80), and the
+    deprecated then supported versions of ``config/initializers/versioncake_init.rb``.
+    Any credential may ask; without one it is the OAuth 401."""
+    expected = {
+        "version": "9.3.1",
+        "api_latest_version": 93,
+        "api_available_versions": [51, 52, 53, 54, 60, 61, 62, 65, 70, 71, 80],
+    }
+    for auth in ((ADMIN_USERNAME, ADMIN_PASSWORD), (customer.username, customer.password)):
+        response = sim.raw("GET", "/api/version", auth=auth)
+        assert (response.status_code, response.json()) == (200, expected)
+    anonymous = sim.raw("GET", "/api/version", auth=None)
+    assert (anonymous.status_code, anonymous.content) == (401, b"")
 
 
 def test_non_json_accept_is_406_plain_text(sim: Sim) -> None:

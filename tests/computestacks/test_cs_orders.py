@@ -1,5 +1,7 @@
 """Orders: strong params and validation, the 201 answer,
-asynchronous progress on the injected clock, visibility, no idempotency."""
+asynchronous progress on the injected clock (the project made as processing
+starts, left behind by a failure: controller 9.3.1,
+``app/services/process_order_service.rb``), visibility, no idempotency."""
 
 from __future__ import annotations
 
@@ -180,29 +182,159 @@ def test_create_answers_201_while_already_pending(sim: Sim, customer: Customer) 
     assert customer.client.get_order(body["id"]).status is OrderStatus.PENDING
 
 
-def test_orders_go_pending_processing_completed_with_a_project(
+def test_orders_go_pending_processing_completed_and_link_the_project_as_processing_starts(
     sim: Sim, customer: Customer, clock: FakeClock
 ) -> None:
+    """``ProcessOrderService#perform``: ``processing!`` then ``init_project!``,
+    which saves the project and the order's link to it before any service
+    is provisioned, so a processing order already names its project, which
+    is ``working`` (its provisioning event runs) until the order completes."""
     sim.control("POST", "orders", {"pending_seconds": 2, "processing_seconds": 3})
     placed = place_wordpress(customer.client, "blog")
     seen = []
     for _ in range(6):
         order = customer.client.get_order(placed.id)
-        seen.append((order.status.value, order.project_id))
+        projects = [(p.id, p.current_state) for p in customer.client.list_projects()]
+        seen.append((order.status.value, order.project_id, projects))
         clock.advance(1)
-    assert seen == [
-        ("pending", None),
-        ("pending", None),
-        ("processing", None),
-        ("processing", None),
-        ("processing", None),
-        ("completed", seen[-1][1]),
-    ]
     project_id = seen[-1][1]
     assert project_id is not None
+    assert seen == [
+        ("pending", None, []),
+        ("pending", None, []),
+        ("processing", project_id, [(project_id, "working")]),
+        ("processing", project_id, [(project_id, "working")]),
+        ("processing", project_id, [(project_id, "working")]),
+        ("completed", project_id, [(project_id, "ok")]),
+    ]
     order = customer.client.get_order(placed.id)
     assert (order.project_name, order.location_id) == ("blog", 1)
-    assert [p.id for p in customer.client.list_projects()] == [project_id]
+
+
+def test_a_failed_order_leaves_its_project_and_every_service_by_default(
+    sim: Sim, admin: ComputeStacksClient, customer: Customer, clock: FakeClock
+) -> None:
+    """``fail_process!`` removes nothing: the project ``init_project!`` made
+    stays linked to the order and visible to the owner (``/api/projects``)
+    and to admins (the user's projects, ``/api/admin/projects``), ``alert``
+    (``provisioning_failed?``). The simulator's default failure is in
+    ``finalize!``, after the provisioning loop made every ordered service
+    (``ContainerServiceProvisioner``); before ``DeployProjectService``
+    built them, so their containers are asked to run but were never built."""
+    sim.control("POST", "orders", {"outcome": "fail"})
+    placed = place_wordpress(customer.client)
+    clock.advance(60)
+    order = customer.client.get_order(placed.id)
+    assert order.status is OrderStatus.FAILED
+    assert order.project_id is not None
+    assert admin.get_admin_order(placed.id).project_id == order.project_id
+    (mine,) = customer.client.list_projects()
+    assert (mine.id, mine.name, mine.current_state) == (order.project_id, "site", "alert")
+    (listed,) = admin.list_user_projects(customer.user.id)
+    assert listed == mine
+    every = sim.raw("GET", "/api/admin/projects").json()["projects"]
+    assert [p["id"] for p in every] == [order.project_id]
+    services = customer.client.list_project_services(order.project_id)
+    assert [s.label for s in services] == ["wordpress", "database"]
+    raw = sim.raw(
+        "GET",
+        f"/api/projects/{order.project_id}/services",
+        auth=(customer.username, customer.password),
+    ).json()["container_services"]
+    assert [(s["current_state"], s["bastions"]) for s in raw] == [("alert", []), ("alert", [])]
+    for service in services:
+        (container,) = customer.client.list_service_containers(service.id)
+        assert (container.req_state, container.current_state) == ("running", "offline")
+    shown = admin.get_user(customer.user.id)
+    counts = sim.raw("GET", f"/api/admin/users/{shown.id}").json()["user"]["services"]
+    assert (counts["deployments"], counts["container_services"], counts["containers"]) == (1, 2, 2)
+
+
+def test_a_failure_while_provisioning_leaves_the_services_made_before_it(
+    sim: Sim, customer: Customer, clock: FakeClock
+) -> None:
+    """A service whose provisioning fails is rolled back
+    (``ContainerServiceProvisioner#rollback!``) and the loop stops: the
+    project stays with the services made before it (``built_before_failure``
+    of the test controls); with 0, the project alone."""
+    assert (
+        sim.control("POST", "orders", {"outcome": "fail", "built_before_failure": 1})[
+            "built_before_failure"
+        ]
+        == 1
+    )
+    one = place_wordpress(customer.client, "one")
+    sim.control("POST", "orders", {"built_before_failure": 0})
+    none = place_wordpress(customer.client, "none")
+    clock.advance(60)
+    first = customer.client.get_order(one.id).project_id
+    second = customer.client.get_order(none.id).project_id
+    assert first is not None and second is not None
+    assert [s.label for s in customer.client.list_project_services(first)] == ["wordpress"]
+    assert customer.client.list_project_services(second) == ()
+    assert {p.name: p.current_state for p in customer.client.list_projects()} == {
+        "one": "alert",
+        "none": "alert",
+    }
+    response = sim.session.post(f"{sim.url}/_sandbox/orders", json={"built_before_failure": -1})
+    assert response.status_code == 400
+
+
+def test_what_a_failed_order_left_counts_against_the_quota(
+    sim: Sim, customer: Customer, clock: FakeClock
+) -> None:
+    """``User#can_order_containers?`` counts ``deployed_containers``: those of
+    every project of the user, a failed order's included."""
+    sim.control("POST", "orders", {"outcome": "fail", "max_containers": 3})
+    place_wordpress(customer.client)
+    clock.advance(60)
+    sim.control("POST", "orders", {"outcome": "complete"})
+    assert _refusal(customer, wordpress_order("second")) == []
+
+
+def test_a_deleted_projects_orders_no_longer_name_it(
+    sim: Sim, customer: Customer, clock: FakeClock
+) -> None:
+    """``Deployment has_many :orders, dependent: :nullify``: once the project
+    is gone, its orders show ``project`` null."""
+    sim.control("POST", "projects", {"deleting_seconds": 10})
+    placed = place_wordpress(customer.client)
+    clock.advance(5)
+    project_id = customer.client.get_order(placed.id).project_id
+    assert project_id is not None
+    customer.client.delete_project(project_id)
+    assert customer.client.get_order(placed.id).project_id == project_id
+    clock.advance(10)
+    order = customer.client.get_order(placed.id)
+    assert (order.status, order.project_id) == (OrderStatus.COMPLETED, None)
+    (row,) = sim.raw("GET", "/api/orders", auth=(customer.username, customer.password)).json()[
+        "orders"
+    ]
+    assert row["project"] is None
+
+
+def test_an_order_into_a_project_removed_meanwhile_makes_a_new_one(
+    sim: Sim, customer: Customer, clock: FakeClock
+) -> None:
+    """``init_project!`` with the order's ``deployment`` nullified (its
+    project was removed after the order was placed) builds a new project
+    under the name the order recorded: the old project's own name
+    (``BuildOrderService`` keeps it)."""
+    sim.control("POST", "projects", {"deleting_seconds": 1})
+    placed = place_wordpress(customer.client, "blog")
+    clock.advance(5)
+    old = customer.client.get_order(placed.id).project_id
+    assert old is not None
+    sim.control("POST", "orders", {"pending_seconds": 30})
+    order = {"project_name": "ignored", "project_id": old, "containers": [NGINX.to_body()]}
+    response = _post(sim, customer, order)
+    assert response.status_code == 201
+    customer.client.delete_project(old)
+    clock.advance(60)
+    added = customer.client.get_order(response.json()["order"]["id"])
+    assert added.status is OrderStatus.COMPLETED
+    assert added.project_id not in (None, old)
+    assert [(p.id, p.name) for p in customer.client.list_projects()] == [(added.project_id, "blog")]
 
 
 def test_a_pending_order_already_names_the_project_it_asked_for(
@@ -220,14 +352,6 @@ def test_a_pending_order_already_names_the_project_it_asked_for(
         None,
         "blog",
     )
-
-
-def test_orders_can_be_made_to_fail(sim: Sim, customer: Customer, clock: FakeClock) -> None:
-    sim.control("POST", "orders", {"outcome": "fail"})
-    placed = place_wordpress(customer.client)
-    clock.advance(60)
-    assert customer.client.get_order(placed.id).status is OrderStatus.FAILED
-    assert customer.client.list_projects() == ()
 
 
 def test_stuck_orders_stay_pending_forever(sim: Sim, customer: Customer, clock: FakeClock) -> None:

@@ -1,10 +1,12 @@
-"""Container services of a project and resizing them (controller 6171b1d:
-``GET /api/projects/{id}/services``, ``POST /api/container_services/{id}/resize``),
-against the simulator over real HTTP, and the client's parsing and retry policy
-against scripted answers."""
+"""Container services of a project and resizing them (controller 6171b1d, 9.3.1:
+``GET /api/projects/{id}/services``, ``app/controllers/api/projects/services_controller.rb``
+with ``app/views/api/container_services/_service.rabl``;
+``POST /api/container_services/{id}/resize``), against the simulator over real
+HTTP, and the client's parsing and retry policy against scripted answers."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -33,7 +35,8 @@ SERVICE_KEYS = {
     "id", "name", "label", "default_domain", "public_ip", "command", "is_load_balancer",
     "has_domain_management", "current_state", "auto_scale", "auto_scale_horizontal",
     "auto_scale_max", "labels", "created_at", "updated_at", "region", "availability_zone",
-    "project", "image", "package", "has_sftp", "ingress_rules", "product_id",
+    "project", "image", "package", "has_sftp", "ingress_rules", "product_id", "bastions",
+    "domains", "deployed_containers", "help", "links",
 }  # fmt: skip
 PACKAGE_KEYS = {
     "label", "cpu", "memory", "storage", "bandwidth", "local_disk", "backup", "memory_swap",
@@ -72,16 +75,19 @@ def _products(client: ComputeStacksClient, project_id: int) -> list[int | None]:
 def test_a_completed_order_makes_one_service_per_container_with_its_image_variant_and_product(
     sim: Sim, customer: Customer, clock: FakeClock
 ) -> None:
+    """``ContainerServiceProvisioner#init_service!``: the label is the one
+    ordered, the name is generated (``NamesGenerator.name(project.id)``: an
+    adjective, a surname and the project's id), so the two differ."""
     project_id = _project(customer, clock, WORDPRESS, MARIADB, EDGE)
     services = customer.client.list_project_services(project_id)
-    rows = [
-        (s.name, s.label, s.project_id, s.image_id, s.variant_id, s.product_id) for s in services
-    ]
+    rows = [(s.label, s.project_id, s.image_id, s.variant_id, s.product_id) for s in services]
     assert rows == [
-        ("wordpress", "wordpress", project_id, 100, 1000, 10),
-        ("database", "database", project_id, 101, 1010, 11),
-        ("edge", "edge", project_id, 102, 1021, 12),
+        ("wordpress", project_id, 100, 1000, 10),
+        ("database", project_id, 101, 1010, 11),
+        ("edge", project_id, 102, 1021, 12),
     ]
+    for service in services:
+        assert re.fullmatch(rf"[a-z]+-[a-z]+{project_id}", service.name), service.name
     assert sim.state()["services"] == [
         {
             "id": s.id,
@@ -96,20 +102,46 @@ def test_a_completed_order_makes_one_service_per_container_with_its_image_varian
     ]
 
 
-def test_no_service_exists_before_the_order_completes_or_when_it_fails(
+def test_services_are_made_as_processing_starts_and_a_failure_leaves_them(
     sim: Sim, customer: Customer, clock: FakeClock
 ) -> None:
-    customer.client.create_order(NewOrder("site", (WORDPRESS, MARIADB), location_id=1))
+    """The provisioning loop of ``ProcessOrderService#perform`` makes the
+    services (``working`` while the order's event runs) before ``finalize!``
+    deploys them; ``fail_process!`` removes none of them."""
+    sim.control("POST", "orders", {"pending_seconds": 2, "processing_seconds": 5})
+    placed = customer.client.create_order(NewOrder("site", (WORDPRESS, MARIADB), location_id=1))
     assert sim.state()["services"] == []
-    sim.control("POST", "orders", {"outcome": "fail"})
-    customer.client.create_order(NewOrder("doomed", (EDGE,), location_id=1))
+    clock.advance(2)
+    project_id = customer.client.get_order(placed.id).project_id
+    assert project_id is not None
+    path = f"/api/projects/{project_id}/services"
+    working = sim.raw("GET", path, auth=_auth(customer)).json()["container_services"]
+    assert [(s["label"], s["current_state"]) for s in working] == [
+        ("wordpress", "working"),
+        ("database", "working"),
+    ]
+    clock.advance(5)
+    done = sim.raw("GET", path, auth=_auth(customer)).json()["container_services"]
+    assert [s["current_state"] for s in done] == ["online", "online"]
+    sim.control("POST", "orders", {"outcome": "fail", "pending_seconds": 0})
+    failed = customer.client.create_order(NewOrder("doomed", (EDGE,), location_id=1))
     clock.advance(60)
-    assert [s["label"] for s in sim.state()["services"]] == ["wordpress", "database"]
+    left = customer.client.get_order(failed.id).project_id
+    assert left is not None
+    assert [s.label for s in customer.client.list_project_services(left)] == ["edge"]
+    assert [s["label"] for s in sim.state()["services"]] == ["wordpress", "database", "edge"]
 
 
 def test_services_render_the_controller_partial(
     sim: Sim, customer: Customer, clock: FakeClock
 ) -> None:
+    """``_service.rabl``: the simulator's images have no ingress params and no
+    volumes, so a service has no ingress rules, domains, default domain,
+    public IP (an empty list, ``ServiceIngress#public_ip``), domain management
+    or SFTP of its own; ``bastions`` lists the project's one bastion
+    (``SftpProvisioner`` keeps one per project); ``auto_scale_horizontal``
+    and ``auto_scale_max`` have the schema's defaults; ``current_state`` is
+    ``online`` when a container is asked to run."""
     project_id = _project(customer, clock, EDGE)
     response = sim.raw("GET", f"/api/projects/{project_id}/services", auth=_auth(customer))
     assert response.status_code == 200
@@ -119,7 +151,13 @@ def test_services_render_the_controller_partial(
     assert raw["availability_zone"]["id"] in (1, 2)
     assert raw["project"] == {"id": project_id, "name": "site"}
     assert raw["is_load_balancer"] is False
-    assert raw["current_state"] == "ok"
+    assert raw["current_state"] == "online"
+    assert (raw["default_domain"], raw["public_ip"], raw["has_domain_management"]) == (
+        None,
+        [],
+        False,
+    )
+    assert (raw["auto_scale_horizontal"], raw["auto_scale_max"]) == (True, "0.0")
     image = raw["image"]
     assert {k: image[k] for k in ("id", "label")} == {"id": 102, "label": "Nginx"}
     assert set(image["variant"]) == {"id", "label", "name", "path", "default", "sort"}
@@ -127,7 +165,22 @@ def test_services_render_the_controller_partial(
     assert set(raw["package"]) == PACKAGE_KEYS
     assert (raw["package"]["label"], raw["package"]["cpu"]) == ("Large", "4.0")
     assert raw["product_id"] == 12
-    assert isinstance(raw["ingress_rules"], list)
+    assert (raw["has_sftp"], raw["ingress_rules"], raw["domains"]) == (False, [], [])
+    (bastion,) = raw["bastions"]
+    assert isinstance(bastion, int)
+    assert raw["deployed_containers"] == 1
+    assert set(raw["help"]) == {"general", "ssh", "remote", "domain"}
+    base = f"/api/container_services/{raw['id']}"
+    assert raw["links"] == {
+        "project": f"/api/projects/{project_id}",
+        "bastions": f"{base}/bastions",
+        "containers": f"{base}/containers",
+        "events": f"{base}/events",
+        "ingress_rules": f"{base}/ingress_rules",
+        "metadata": f"{base}/metadata",
+        "logs": f"{base}/logs",
+        "products": "/api/products",
+    }
 
 
 def test_services_paginate_with_total_per_page_and_link(
@@ -183,11 +236,14 @@ def test_services_go_with_their_project_and_their_user(
 # -- visibility ----------------------------------------------------------------------------
 
 
-def test_unknown_project_and_service_are_404_with_an_empty_body(
+def test_unknown_project_is_404_unknown_project_and_service_404_empty(
     sim: Sim, customer: Customer
 ) -> None:
+    """``Api::Projects::BaseController#find_deployment`` answers
+    ``api_obj_missing(["Unknown project"])``; the service controllers'
+    ``load_service`` a bare ``api_obj_missing``."""
     listing = sim.raw("GET", "/api/projects/999/services", auth=_auth(customer))
-    assert (listing.status_code, listing.content) == (404, b"")
+    assert (listing.status_code, listing.json()) == (404, {"errors": ["Unknown project"]})
     resize = _resize(sim, customer, 999, {"container_service": {"product_id": 11}})
     assert (resize.status_code, resize.content) == (404, b"")
     with pytest.raises(ComputeStacksNotFound):
@@ -203,7 +259,7 @@ def test_another_users_services_are_404_for_users_and_visible_to_admins(
     wordpress, _ = customer.client.list_project_services(project_id)
     stranger = make_customer(admin, "stranger@example.com")
     listing = sim.raw("GET", f"/api/projects/{project_id}/services", auth=_auth(stranger))
-    assert (listing.status_code, listing.content) == (404, b"")
+    assert (listing.status_code, listing.json()) == (404, {"errors": ["Unknown project"]})
     resize = _resize(sim, stranger, wordpress.id, {"container_service": {"product_id": 11}})
     assert (resize.status_code, resize.content) == (404, b"")
     with pytest.raises(ComputeStacksNotFound):
@@ -301,7 +357,10 @@ def test_a_suspended_users_resize_is_accepted(
 def test_a_resize_with_a_delay_keeps_the_old_product_while_working(
     sim: Sim, customer: Customer, clock: FakeClock
 ) -> None:
-    assert sim.control("POST", "services", {"resize_seconds": 10}) == {"resize_seconds": 10.0}
+    assert sim.control("POST", "services", {"resize_seconds": 10}) == {
+        "resize_seconds": 10.0,
+        "power_seconds": 1.0,
+    }
     project_id = _project(customer, clock)
     wordpress, _ = customer.client.list_project_services(project_id)
     customer.client.resize_service(wordpress.id, 12)
@@ -313,7 +372,7 @@ def test_a_resize_with_a_delay_keeps_the_old_product_while_working(
     assert _products(customer.client, project_id) == [10, 11]
     clock.advance(1)
     raw = sim.raw("GET", path, auth=_auth(customer)).json()["container_services"][0]
-    assert (raw["product_id"], raw["current_state"]) == (12, "ok")
+    assert (raw["product_id"], raw["current_state"]) == (12, "online")
     assert sim.state()["settings"]["resize_seconds"] == 10.0
 
 

@@ -1,14 +1,25 @@
 """Users and labels (create, lookup, ``merge_labels``, currency and locale,
-suspension), API credentials, and the admin user update, delete and SSO calls."""
+suspension), the user JSON of each admin view, API credentials, and the admin
+user update, delete and SSO calls."""
 
 from __future__ import annotations
 
 import base64
+from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 
-from computestacks.cs_support import Customer, FakeClock, Sim, make_customer, place_wordpress
+from computestacks.cs_support import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    Customer,
+    FakeClock,
+    Sim,
+    make_customer,
+    place_wordpress,
+)
 from csonboard.computestacks import ComputeStacksClient, NewUser, OrderStatus, UserUpdate
 from csonboard.errors import (
     ComputeStacksAuthError,
@@ -16,6 +27,9 @@ from csonboard.errors import (
     ComputeStacksProtocolError,
     ComputeStacksValidationError,
 )
+from csonboard.sandbox.catalog import load_catalog
+from csonboard.sandbox.computestacks import create_app
+from csonboard.sandbox.server import start_in_thread
 
 
 def _create(sim: Sim, user: object) -> Any:
@@ -215,9 +229,89 @@ def test_suspension_is_202_empty_object_and_flips_active(
     assert admin.get_user(user_id).active is True
 
 
+def _running(client: ComputeStacksClient, project_id: int) -> list[tuple[str, str | None]]:
+    return [
+        (c.req_state, c.current_state)
+        for s in client.list_project_services(project_id)
+        for c in client.list_service_containers(s.id)
+    ]
+
+
+def _site(customer: Customer, clock: FakeClock) -> int:
+    placed = place_wordpress(customer.client)
+    clock.advance(5)
+    project_id = customer.client.get_order(placed.id).project_id
+    assert project_id is not None
+    return project_id
+
+
+@pytest.mark.parametrize("how", ["suspension", "patch"])
+def test_suspension_only_flips_active_and_stops_nothing(
+    sim: Sim, admin: ComputeStacksClient, customer: Customer, clock: FakeClock, how: str
+) -> None:
+    """``Api::Admin::Users::SuspensionController#create`` (and a PATCH with
+    ``active`` false, through the same ``after_update`` callback) runs
+    ``UserServices::ToggleActiveService``
+    (``app/services/user_services/toggle_active_service.rb``), whose
+    ``suspend_user!`` builds a ``PowerCycleContainerService`` per container and
+    never calls ``perform``; with the group billing suspended users (the
+    default) no subscription is paused either. The services keep running."""
+    project_id = _site(customer, clock)
+    if how == "suspension":
+        admin.suspend_user(customer.user.id)
+    else:
+        response = sim.raw(
+            "PATCH", f"/api/admin/users/{customer.user.id}", json={"user": {"active": False}}
+        )
+        assert response.json()["user"]["active"] is False
+    assert admin.get_user(customer.user.id).active is False
+    clock.advance(7 * 24 * 3600)
+    assert _running(admin, project_id) == [("running", "online"), ("running", "online")]
+    assert [c["state"] for c in sim.state()["containers"]] == ["online", "online"]
+
+
+def test_lifting_a_suspension_starts_nothing_either(
+    admin: ComputeStacksClient, customer: Customer, clock: FakeClock
+) -> None:
+    """``ToggleActiveService#activate_user!`` builds a start per container and
+    never performs it: what was stopped stays stopped."""
+    project_id = _site(customer, clock)
+    wordpress, _ = admin.list_project_services(project_id)
+    admin.power(wordpress.id, "stop")
+    clock.advance(1)
+    admin.suspend_user(customer.user.id)
+    admin.unsuspend_user(customer.user.id)
+    clock.advance(3600)
+    assert admin.get_user(customer.user.id).active is True
+    assert _running(admin, project_id) == [("stopped", "offline"), ("running", "online")]
+
+
+def test_a_suspended_users_credentials_still_work_even_to_start_its_services(
+    sim: Sim, admin: ComputeStacksClient, customer: Customer, clock: FakeClock
+) -> None:
+    """``auth_request!`` (``app/controllers/concerns/api_auth.rb``) finds the
+    credential with ActiveRecord's own ``find_by_username`` (the model's
+    filtering one is an instance method) and never looks at ``active``; the
+    power controller does not either."""
+    project_id = _site(customer, clock)
+    admin.suspend_user(customer.user.id)
+    assert customer.client.list_products()
+    assert [p.id for p in customer.client.list_projects()] == [project_id]
+    wordpress, _ = customer.client.list_project_services(project_id)
+    customer.client.power(wordpress.id, "stop")
+    clock.advance(1)
+    customer.client.power(wordpress.id, "start")
+    clock.advance(1)
+    assert _running(customer.client, project_id) == [("running", "online"), ("running", "online")]
+
+
 def test_suspended_users_authenticate_but_their_orders_fail(
     admin: ComputeStacksClient, customer: Customer, clock: FakeClock
 ) -> None:
+    """``ProcessOrderService#valid?`` (``app/services/process_order_service.rb``)
+    re-reads the user when the job starts: a suspended one's order is set
+    ``cancelled``, then ``fail_process!`` sets it ``failed``, before
+    ``init_project!``: no project. Placing it is not refused."""
     admin.suspend_user(customer.user.id)
     assert customer.client.list_products()
     placed = place_wordpress(customer.client)
@@ -226,6 +320,7 @@ def test_suspended_users_authenticate_but_their_orders_fail(
     order = customer.client.get_order(placed.id)
     assert order.status is OrderStatus.FAILED
     assert order.project_id is None
+    assert customer.client.list_projects() == ()
 
 
 def test_each_post_mints_a_fresh_pair_and_old_ones_keep_working(
@@ -306,3 +401,126 @@ def test_sso_token_is_201_and_valid_one_minute(
     response = sim.raw("POST", f"/api/admin/users/{customer.user.id}/user_sso")
     assert response.status_code == 201
     assert set(response.json()) == {"username", "token", "expires"}
+
+
+# -- the user JSON of each view -------------------------------------------------------------
+
+BASE_KEYS = {
+    "id", "fname", "lname", "email", "active", "is_admin", "api_key", "api_version",
+    "external_id", "currency", "confirmed_at", "confirmation_sent_at", "last_request_at",
+    "last_sign_in_at", "current_sign_in_at", "sign_in_count", "reset_password_sent_at",
+    "locked_at", "failed_attempts", "address1", "address2", "city", "state", "zip", "country",
+    "vat", "labels", "created_at", "updated_at", "currency_symbol", "current_sign_in_ip",
+    "last_sign_in_ip",
+}  # fmt: skip
+CHILDREN = {"security_keys", "billing_plan", "user_group", "external_integrations"}
+
+
+def test_show_has_the_billing_plan_child_and_no_billing_plan_id(
+    sim: Sim, admin: ComputeStacksClient, customer: Customer
+) -> None:
+    """``app/views/api/admin/users/show.v51.rabl`` (what an unversioned call
+    gets): its ``billing_plan_id`` attribute names no attribute of ``User``
+    (``db/schema.rb``), and rabl leaves it out; ``billing_plan`` is the
+    ``has_one :billing_plan, through: :user_group`` record. PATCH renders
+    the same."""
+    shown = sim.raw("GET", f"/api/admin/users/{customer.user.id}").json()["user"]
+    assert set(shown) == BASE_KEYS | CHILDREN | {"phone", "company_name", "run_rate", "services"}
+    assert shown["billing_plan"] == {"id": 1, "name": "Default"}
+    assert shown["user_group"] == {"id": 1, "name": "Default"}
+    assert (shown["security_keys"], shown["external_integrations"]) == ([], [])
+    patched = sim.raw(
+        "PATCH", f"/api/admin/users/{customer.user.id}", json={"user": {"fname": "Augusta"}}
+    ).json()["user"]
+    assert set(patched) == set(shown)
+
+
+def test_create_renders_create_rabl(sim: Sim) -> None:
+    """``create.rabl``: ``user_group_id`` and the SSO token, no children, no
+    ``billing_plan_id``."""
+    body = {"fname": "A", "lname": "B", "email": "a@example.com", "phone": "1", "company_name": "C"}
+    user = _create(sim, body).json()["user"]
+    assert set(user) == BASE_KEYS | {
+        "company_name",
+        "user_group_id",
+        "auth_token",
+        "auth_token_exp",
+    }
+    assert user["company_name"] == "C"
+
+
+def test_the_index_renders_index_v51_with_less_than_a_show(
+    sim: Sim, admin: ComputeStacksClient, customer: Customer
+) -> None:
+    """``index.v51.rabl``: no phone, company name, run rate or service counts
+    (nor ``billing_plan_id``)."""
+    rows = sim.raw("GET", "/api/admin/users").json()["users"]
+    assert [r["id"] for r in rows] == [1, customer.user.id]  # "Admin" before "Lovelace"
+    for row in rows:
+        assert set(row) == BASE_KEYS | CHILDREN
+
+
+def test_include_balance_adds_the_unprocessed_usage(
+    sim: Sim, admin: ComputeStacksClient, customer: Customer
+) -> None:
+    """``@include_usage = params[:include] == 'balance'`` in ``index`` and
+    ``show`` (not ``update``): ``unprocessed_usage``, the sum of the user's
+    unprocessed usage rows' totals (``User#unprocessed_usage``), a decimal
+    as a string."""
+    path = f"/api/admin/users/{customer.user.id}"
+    assert (
+        sim.raw("GET", path, params={"include": "balance"}).json()["user"]["unprocessed_usage"]
+        == "0.0"
+    )
+    sim.control("POST", "billing_usages", {"user_id": customer.user.id, "qty": "150"})
+    sim.control("POST", "billing_usages", {"user_id": customer.user.id, "qty": "50"})
+    shown = sim.raw("GET", path, params={"include": "balance"}).json()["user"]
+    assert Decimal(shown["unprocessed_usage"]) > 0
+    listed = sim.raw("GET", "/api/admin/users", params={"include": "balance"}).json()["users"]
+    assert listed[1]["unprocessed_usage"] == shown["unprocessed_usage"]
+    for response in (
+        sim.raw("GET", path),
+        sim.raw("GET", path, params={"include": "usage"}),
+        sim.raw("PATCH", path, params={"include": "balance"}, json={"user": {"fname": "X"}}),
+    ):
+        assert "unprocessed_usage" not in response.json()["user"]
+    assert "unprocessed_usage" not in sim.raw("GET", "/api/admin/users").json()["users"][0]
+
+
+def test_the_billing_plan_is_a_record_of_its_own() -> None:
+    """A group's ``billing_plan`` is the plan, not the group: with a catalog
+    naming the plan, the user shows it beside its group."""
+    catalog = load_catalog()
+    default = catalog["computestacks"]["user_groups"][0]
+    default.update(billing_plan_id=7, billing_plan_name="Gold plan")
+    server = start_in_thread(
+        create_app(catalog, admin_username=ADMIN_USERNAME, admin_password=ADMIN_PASSWORD)
+    )
+    try:
+        with requests.Session() as session:
+            admin = ComputeStacksClient(
+                server.url, session, username=ADMIN_USERNAME, password=ADMIN_PASSWORD
+            )
+            user = admin.create_user(_new())
+            shown = session.get(
+                f"{server.url}/api/admin/users/{user.id}",
+                auth=(ADMIN_USERNAME, ADMIN_PASSWORD),
+                headers={"Accept": "application/json"},
+            ).json()["user"]
+            assert shown["billing_plan"] == {"id": 7, "name": "Gold plan"}
+            assert shown["user_group"] == {"id": 1, "name": "Default"}
+            assert admin.get_user(user.id).user_group_id == 1
+    finally:
+        server.stop()
+
+
+def test_the_service_counts_include_every_project(
+    sim: Sim, admin: ComputeStacksClient, customer: Customer, clock: FakeClock
+) -> None:
+    """``services`` of ``show.v51.rabl``: ``deployments.count`` (those being
+    deleted too), ``deployed_containers.count``, ``container_services.count``."""
+    sim.control("POST", "projects", {"deleting_seconds": 60})
+    project_id = _site(customer, clock)
+    customer.client.delete_project(project_id)
+    counts = sim.raw("GET", f"/api/admin/users/{customer.user.id}").json()["user"]["services"]
+    assert (counts["deployments"], counts["containers"], counts["container_services"]) == (1, 2, 2)

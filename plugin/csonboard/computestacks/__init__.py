@@ -7,9 +7,11 @@ dataclasses of :mod:`.models`; raises only the ComputeStacks errors of
 
 from csonboard.computestacks.client import ComputeStacksClient
 from csonboard.computestacks.models import (
+    POWER_ACTIONS,
     AdminProduct,
     ApiCredential,
     BillingUsage,
+    Container,
     ContainerImage,
     ImageVariant,
     Location,
@@ -30,10 +32,12 @@ from csonboard.computestacks.models import (
 )
 
 __all__ = [
+    "POWER_ACTIONS",
     "AdminProduct",
     "ApiCredential",
     "BillingUsage",
     "ComputeStacksClient",
+    "Container",
     "ContainerImage",
     "ImageVariant",
     "Location",

@@ -1,12 +1,14 @@
 """The ComputeStacks client: the calls csonboard makes, typed.
 
-Every call has a timeout. Idempotent calls (GET, PATCH, DELETE, and the
-suspension and resize POSTs, whose effect is idempotent) are retried on
-transient errors with exponential backoff and jitter. Calls that create something
-(users, credentials, orders, SSO tokens) are sent once: ComputeStacks has no
-idempotency keys, so a retried create makes a second thing. Their transient
-errors reach the caller, who must look before trying again (a user by
-external id or email, an order in the user's order list).
+Every call has a timeout. Idempotent calls (GET, PATCH, DELETE, the suspension
+and resize POSTs and the power start and stop PUTs, whose effect is
+idempotent) are retried on transient errors with exponential backoff and
+jitter. Calls that create something (users, credentials, orders, SSO tokens)
+or that do something each time they are made (a power restart or rebuild) are
+sent once: ComputeStacks has no idempotency keys, so a retried create makes a
+second thing. Their transient errors reach the caller, who must look before
+trying again (a user by external id or email, an order in the user's order
+list, a service's containers).
 
 Error mapping is described in :mod:`csonboard.computestacks.transport`.
 """
@@ -22,9 +24,11 @@ from urllib.parse import quote
 import requests
 
 from csonboard.computestacks.models import (
+    POWER_ACTIONS,
     AdminProduct,
     ApiCredential,
     BillingUsage,
+    Container,
     ContainerImage,
     Location,
     NewOrder,
@@ -42,6 +46,7 @@ from csonboard.computestacks.parse import (
     Call,
     parse_admin_product,
     parse_billing_usage,
+    parse_container,
     parse_credential,
     parse_image,
     parse_location,
@@ -197,8 +202,11 @@ class ComputeStacksClient:
         return parse_user(root(read_json(response, call), call, "user"))
 
     def suspend_user(self, user_id: int) -> None:
-        """Suspend the user (``active=false``): new orders fail, credentials
-        still authenticate. Idempotent in effect, so retried when transient."""
+        """Suspend the user (``active=false``); that is all it does. Its new
+        orders fail, but its credentials still authenticate (it can still
+        start its services through the API) and nothing is stopped: its
+        services keep running and billing (stop them with :meth:`power`).
+        Idempotent in effect, so retried when transient."""
         self._http.send("POST", f"/api/admin/users/{user_id}/suspension", retry=True)
 
     def unsuspend_user(self, user_id: int) -> None:
@@ -235,8 +243,9 @@ class ComputeStacksClient:
         return parse_sso(read_fields(response, Call("POST", path)))
 
     def list_user_projects(self, user_id: int) -> tuple[Project, ...]:
-        """Every project of the user, including ones being deleted, all pages.
-        Retried when transient."""
+        """Every project of the user, newest first, all pages: those being
+        deleted, and those a failed order left behind (``alert``), too.
+        ComputeStacksNotFound for an unknown user. Retried when transient."""
         return self._http.fetch_all(
             f"/api/admin/users/{user_id}/projects", "projects", parse_project
         )
@@ -364,14 +373,16 @@ class ComputeStacksClient:
         return self._http.fetch_all("/api/orders", "orders", parse_order)
 
     def list_projects(self) -> tuple[Project, ...]:
-        """The caller's projects, all pages, without those being deleted.
-        Retried when transient."""
+        """The caller's projects by name, all pages, without those being
+        deleted; with those a failed order left behind. Retried when transient."""
         return self._http.fetch_all("/api/projects", "projects", parse_project)
 
     def delete_project(self, project_id: int) -> None:
         """Start deleting a project (admins may delete anyone's); it is hidden
-        from the owner's list at once and removed later. ComputeStacksNotFound
-        if it is not visible. Retried when transient."""
+        from the owner at once and removed later. ComputeStacksNotFound if it
+        is not visible, which for its owner includes a project already being
+        deleted (so a retry after a lost answer may raise it: the project is
+        going). Retried when transient."""
         self._http.send("DELETE", f"/api/projects/{project_id}", retry=True)
 
     def list_project_services(self, project_id: int) -> tuple[Service, ...]:
@@ -406,3 +417,38 @@ class ComputeStacksClient:
             body={"container_service": {"product_id": product_id}},
             retry=True,
         )
+
+    def power(self, service_id: int, action: str) -> None:
+        """Ask every container of a service to ``start``, ``stop``, ``restart``
+        or ``rebuild`` (anything else raises ValueError, unsent). Returns once
+        ComputeStacks accepted it (202); the containers change in the
+        background (``starting``/``stopping`` for a while): read
+        :meth:`list_service_containers`. The caller must own the service or be
+        an admin; otherwise, and for an unknown service, ComputeStacksNotFound.
+
+        A container with a power action still running ignores a new one
+        (ComputeStacks cancels it, and still answers 202). ``start`` and
+        ``stop`` are retried when transient: doing either twice ends where
+        doing it once does. ``restart`` and ``rebuild`` are sent once: each
+        one sent restarts (or rebuilds) the containers again, so after a
+        transient error look at the containers before asking again.
+
+        Nothing checks the owner's ``active``: a suspended user can start its
+        services again through its API credentials.
+        """
+        if action not in POWER_ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(POWER_ACTIONS)}")
+        self._http.send(
+            "PUT",
+            f"/api/container_services/{service_id}/power/{action}",
+            retry=action in ("start", "stop"),
+        )
+
+    def list_service_containers(self, service_id: int) -> tuple[Container, ...]:
+        """The service's containers, by name (the list is not paginated). The
+        caller must own the service or be an admin; otherwise, and for an
+        unknown service, ComputeStacksNotFound. Retried when transient."""
+        path = f"/api/container_services/{service_id}/containers"
+        response = self._http.send("GET", path, retry=True)
+        rows = read_fields(response, Call("GET", path)).items("containers")
+        return tuple(parse_container(row, service_id) for row in rows)

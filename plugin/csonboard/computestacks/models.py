@@ -342,8 +342,12 @@ class PlacedOrder:
 
 @dataclass(frozen=True)
 class Order:
-    """An order as read back. ``project_id`` is set once the order completed
-    (from ``project`` in the user API, ``deployment`` in the admin API).
+    """An order as read back. ``project_id`` is set as soon as the order is
+    ``processing`` (ComputeStacks makes and links the project first) and stays
+    when the order fails: a failed order leaves its project behind, with the
+    services made before the failure, for someone to delete. It is None again
+    once that project is deleted. It comes from ``project`` in the user API,
+    ``deployment`` in the admin API.
     ``project_name`` is the project's name, or before the project exists the
     name the order asked for (``order_data``; the list views carry neither).
     ``location_id`` and ``user_id`` are None where the endpoint omits them."""
@@ -359,7 +363,10 @@ class Order:
 
 @dataclass(frozen=True)
 class Project:
-    """A project (deployment). ``current_state`` is ``deleting`` after a delete."""
+    """A project (deployment). ``current_state`` is ``working`` while an order
+    is processing into it, ``alert`` when its latest order failed (a failed
+    order leaves its project), ``deleting`` after a delete, else typically
+    ``ok``."""
 
     id: int
     name: str
@@ -381,3 +388,27 @@ class Service:
     image_id: int | None
     variant_id: int | None
     product_id: int | None
+
+
+POWER_ACTIONS = ("start", "stop", "restart", "rebuild")
+"""What ``PUT /api/container_services/{id}/power/{action}`` accepts."""
+
+
+@dataclass(frozen=True)
+class Container:
+    """A container of a service, as ``GET /api/container_services/{id}/containers``
+    lists it. ``service_id`` is the service asked about (the controller's
+    container JSON carries neither its service's nor its project's id).
+
+    ``req_state`` is the state asked for: ``running`` or ``stopped`` (a
+    rebuild shows ``stopped`` until it is built and started again).
+    ``current_state`` is what it is doing: ``online``, ``offline``,
+    ``starting``/``stopping`` while a power action runs, or ``working``,
+    ``unhealthy``, ``alert``, ``resource_usage``, ``migrating``; None when
+    the controller could not tell (it sends an empty string)."""
+
+    id: int
+    name: str
+    service_id: int
+    req_state: str
+    current_state: str | None

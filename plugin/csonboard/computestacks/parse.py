@@ -16,6 +16,7 @@ from csonboard.computestacks.models import (
     AdminProduct,
     ApiCredential,
     BillingUsage,
+    Container,
     ContainerImage,
     ImageVariant,
     Location,
@@ -366,6 +367,21 @@ def parse_service(f: Fields) -> Service:
         image_id=image.integer("id") if image else None,
         variant_id=variant.integer("id") if variant else None,
         product_id=f.opt_integer("product_id"),
+    )
+
+
+def parse_container(f: Fields, service_id: int) -> Container:
+    """A container of ``{"containers": [...]}`` (the controller's
+    ``app/views/api/containers/_container.rabl``) of service ``service_id``.
+    Required: ``id``, ``name`` and ``req_state``; ``current_state`` may be
+    absent, null or empty (the controller answers ``''`` when it cannot
+    tell), all read as None."""
+    return Container(
+        id=f.integer("id"),
+        name=f.text("name"),
+        service_id=service_id,
+        req_state=f.text("req_state"),
+        current_state=f.opt_text("current_state") or None,
     )
 
 

@@ -17,7 +17,9 @@ means ``cs.url`` points at something else, and says so:
   format), 422 and 429 (the throttle's ``Throttled``). A URL ``requests``
   cannot use (no scheme, no host) is the same ConfigError.
 - 401 -> :class:`ComputeStacksAuthError`, never retried: five wrong passwords
-  lock the user and every credential it owns for four hours.
+  lock the user and every credential it owns, and through the API the lock
+  does not end by itself (after four hours the next try locks it again; only
+  the unlock e-mail or a web sign-in ends it).
 - 404 with an empty body (how the controller answers a missing record) or a
   JSON body -> :class:`ComputeStacksNotFound`.
 - 422 -> :class:`ComputeStacksValidationError` with ``errors`` exactly as sent.
@@ -246,7 +248,7 @@ class Transport:
         if status == 401:
             return ComputeStacksAuthError(
                 "not authorized: the API credential is wrong or deleted, its user is locked, "
-                "or it is not an admin (not retried: five failures lock the user for 4 hours)",
+                "or it is not an admin (not retried: five failures lock the user until unlocked)",
                 method=method,
                 path=path,
                 status=status,

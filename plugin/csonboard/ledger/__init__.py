@@ -31,6 +31,7 @@ from csonboard.ledger.onboardings import (
     OrderRecord,
     StepRecord,
 )
+from csonboard.ledger.power import PowerStore
 from csonboard.ledger.usage import UsageStore
 
 
@@ -47,6 +48,7 @@ class Ledger:
         self.events = EventStore(self)
         self.onboardings = OnboardingStore(self)
         self.lifecycle = LifecycleStore(self)
+        self.power = PowerStore(self)
         self.usage = UsageStore(self)
 
     @classmethod

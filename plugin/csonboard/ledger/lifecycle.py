@@ -431,6 +431,35 @@ class LifecycleStore:
                     )
             return True
 
+    def lifted_for_purchase(
+        self, customer_id: str, session_id: str, cs_user_id: int, was: str
+    ) -> None:
+        """A new purchase lifted csonboard's suspension (``was``) before ordering:
+        forget it, record it, and make the customer due (a pass that is running
+        runs again), all in one transaction. Made without the account's lease:
+        the lifecycle decides again from what it finds afterwards."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            connection.execute(
+                update(accounts)
+                .where(accounts.c.customer_id == customer_id)
+                .values(suspended_reason=None, suspended_at=None, updated_at=now)
+            )
+            connection.execute(
+                insert(lifecycle_actions).values(
+                    customer_id=customer_id,
+                    subscription_id=None,
+                    cs_user_id=cs_user_id,
+                    action="unsuspend",
+                    status="done",
+                    reason=f"a new purchase ({session_id}) lifted csonboard's suspension "
+                    f"before ordering (it was: {was})",
+                    created_at=now,
+                    done_at=now,
+                )
+            )
+            self._make_due(connection, customer_id, now, from_statuses=None, create=False)
+
     def set_suspension(self, owner: str, customer_id: str, reason: str | None) -> bool:
         """Remember that csonboard suspended the customer's user (``reason``), or
         that it no longer holds a suspension (None)."""

@@ -299,3 +299,27 @@ usage_reports = Table(
     Index(None, "customer_id"),
     Index(None, "status", "timestamp"),
 )
+
+
+# -- a purchase's services, stopped and started (migration 0006) ----------------------
+
+# A service csonboard stopped (or is stopping) because its purchase is out of
+# service (not paid, paused, cancelled). Written before the stop is asked for,
+# so a crash or a lost answer cannot leave a service stopped that csonboard
+# does not know it stopped; deleted once csonboard has started it again. A
+# service csonboard did not stop (the customer's, an operator's) never gets a
+# row, so csonboard never starts it.
+stopped_services = Table(
+    "stopped_services",
+    metadata,
+    Column("service_id", Integer, primary_key=True),
+    Column("customer_id", String(255), nullable=False),
+    Column("session_id", String(255), nullable=False),
+    Column("project_id", Integer),
+    Column("status", String(16), nullable=False),  # stopping | stopped
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "customer_id"),
+    Index(None, "session_id"),
+)

@@ -1,4 +1,5 @@
-"""What a subscription's current state means for the customer's account.
+"""What a subscription's current state means for its purchase: in service,
+stopped, or terminated.
 
 A pure function of the subscription as Stripe has it now, what csonboard
 remembers about it (since when it is past due) and the policy settings; no
@@ -20,11 +21,12 @@ RUNNING = ("active", "trialing")
 
 @dataclass(frozen=True)
 class Decision:
-    """``suspend``: this subscription wants its customer's user suspended, for
-    ``reason``. ``terminate``: delete its projects now. ``planned``: (action,
-    due, reason) to do later, each a re-check of the subscription at ``due``."""
+    """``stop``: this subscription's purchase should be out of service (its
+    services stopped), for ``reason``. ``terminate``: delete its projects now.
+    ``planned``: (action, due, reason) to do later, each a re-check of the
+    subscription at ``due``."""
 
-    suspend: bool
+    stop: bool
     reason: str
     terminate: bool = False
     past_due_since: datetime | None = None
@@ -61,7 +63,7 @@ def decide(
             False,
             f"{overdue}; grace period until {grace_ends:%Y-%m-%d %H:%M} UTC",
             past_due_since=since,
-            planned=(("suspend", grace_ends, f"{overdue}: the grace period ends"),),
+            planned=(("stop", grace_ends, f"{overdue}: the grace period ends"),),
         )
     if status == "unpaid":
         return Decision(True, "unpaid: Stripe has stopped retrying the payment")
@@ -102,7 +104,7 @@ def _running(subscription: Subscription, status: str) -> Decision:
     return Decision(
         False,
         f"the subscription is {status} until it ends on {ends:%Y-%m-%d %H:%M} UTC",
-        planned=(("suspend", ends, "the subscription ends at the end of its period"),),
+        planned=(("stop", ends, "the subscription ends at the end of its period"),),
     )
 
 

@@ -35,8 +35,10 @@ from csonboard.errors import (
 )
 from csonboard.ledger import Ledger, Onboarding
 from csonboard.ledger.lifecycle import Account, SubscriptionFacts
+from csonboard.ledger.onboardings import IN_PROGRESS
 from csonboard.lifecycle.plan_change import change_plan
 from csonboard.lifecycle.policy import Decision, decide
+from csonboard.lifecycle.power import forget_purchase, projects_of, start_purchase, stop_purchase
 from csonboard.onboarding import Services
 from csonboard.queue import Doorbell
 from csonboard.retry import next_attempt
@@ -162,6 +164,10 @@ class LifecycleRunner:
         if decision.terminate:
             self._terminate(work, onboarding, decision.reason)
             terminated_at = now
+        elif decision.stop:
+            self._stop(work, onboarding, decision.reason)
+        else:
+            self._start(work, onboarding)
         self._save(
             work,
             dataclasses.replace(
@@ -169,7 +175,7 @@ class LifecycleRunner:
                 stripe_status=subscription.status,
                 price_ids=prices,
                 past_due_since=decision.past_due_since,
-                wants_suspension=decision.suspend,
+                wants_suspension=decision.stop,
                 reason=decision.reason,
                 terminated_at=terminated_at,
                 ours=True,
@@ -204,15 +210,41 @@ class LifecycleRunner:
                 self._ring_onboarding(session_id)
         return True
 
+    def _stop(self, work: _Pass, onboarding: Onboarding, reason: str) -> None:
+        """Take the purchase out of service: stop its running services."""
+        change = stop_purchase(self.services.cs, self.ledger, self.name, onboarding, reason)
+        sub = onboarding.subscription_id
+        if change.changed:
+            shown = _services(change.changed)
+            self._record(work, "stop", "done", f"{reason}: stopped services {shown}", sub)
+        if change.left_alone:
+            self._record_once(
+                work,
+                "stop",
+                "declined",
+                f"services {_services(change.left_alone)} were already stopped, not by "
+                "csonboard: left as they are, and csonboard will not start them",
+            )
+
+    def _start(self, work: _Pass, onboarding: Onboarding) -> None:
+        """Back in service: start the services csonboard stopped (only those)."""
+        change = start_purchase(self.services.cs, self.ledger, self.name, onboarding)
+        if change.changed:
+            self._record(
+                work,
+                "start",
+                "done",
+                f"paid again: started services {_services(change.changed)} "
+                "(those csonboard had stopped)",
+                onboarding.subscription_id,
+            )
+
     def _terminate(self, work: _Pass, onboarding: Onboarding, reason: str) -> None:
-        projects = [
-            o.project_id
-            for o in self.ledger.onboardings.orders(onboarding.session_id)
-            if o.project_id
-        ]
+        projects = projects_of(self.ledger, onboarding)
         for project_id in projects:
             with contextlib.suppress(ComputeStacksNotFound):  # already gone
                 self.services.cs.delete_project(project_id)
+        forget_purchase(self.ledger, self.name, onboarding)
         shown = ", ".join(f"#{p}" for p in projects) or "none"
         self._record(
             work,
@@ -221,20 +253,43 @@ class LifecycleRunner:
             f"{reason}; retention ended: deleted projects {shown}",
             onboarding.subscription_id,
         )
-        if (
-            self.policy.delete_user
-            and work.cs_user_id is not None
-            and self._nothing_else_left(work, onboarding)
-        ):
-            with contextlib.suppress(ComputeStacksNotFound):
-                self.services.cs.delete_user(work.cs_user_id)
-            self._record(
+        if self.policy.delete_user and work.cs_user_id is not None:
+            self._delete_user(work, onboarding)
+
+    def _delete_user(self, work: _Pass, ending: Onboarding) -> None:
+        """Delete the emptied user, only if csonboard made it, no other purchase
+        of the customer is live, and ComputeStacks holds no project csonboard
+        does not know (listed now, not assumed)."""
+        assert work.cs_user_id is not None
+        sub = ending.subscription_id
+        if not self._nothing_else_left(work, ending):
+            return
+        if not _made_by_csonboard(self.ledger, work.onboardings, work.cs_user_id):
+            self._record_once(
                 work,
                 "delete_user",
-                "done",
-                "no other projects through csonboard",
-                onboarding.subscription_id,
+                "declined",
+                f"user #{work.cs_user_id} was not created by csonboard: not deleted",
             )
+            return
+        known = {
+            p for o in work.onboardings if o.status == "done" for p in projects_of(self.ledger, o)
+        }
+        unknown = [
+            p.id for p in self.services.cs.list_user_projects(work.cs_user_id) if p.id not in known
+        ]
+        if unknown:
+            self._record_once(
+                work,
+                "delete_user",
+                "declined",
+                f"user #{work.cs_user_id} has projects csonboard did not make "
+                f"({', '.join(f'#{p}' for p in unknown)}): not deleted",
+            )
+            return
+        with contextlib.suppress(ComputeStacksNotFound):
+            self.services.cs.delete_user(work.cs_user_id)
+        self._record(work, "delete_user", "done", "no other projects through csonboard", sub)
 
     def _nothing_else_left(self, work: _Pass, ending: Onboarding) -> bool:
         live = {
@@ -248,18 +303,19 @@ class LifecycleRunner:
         return all(o.subscription_id and o.subscription_id not in live for o in others)
 
     def _align_user(self, work: _Pass) -> None:
-        """Suspend the user while any followed subscription wants it; lift only
-        csonboard's own suspension, and record when it declines to act."""
+        """The user is active while any of the customer's purchases is in service
+        (or on its way: an onboarding in progress), and suspended by csonboard when
+        none is -- also once everything is terminated, so an emptied account with
+        ``bypass_billing`` cannot order for free. Only csonboard's own suspension
+        is ever lifted; declining is recorded."""
         assert work.cs_user_id is not None
-        wanting = [
-            f
-            for f in self.ledger.lifecycle.subscriptions(work.account.customer_id)
-            if f.wants_suspension and f.terminated_at is None
-        ]
+        out = self._out_of_service(work)
+        if out is None:
+            return  # nothing bought yet through csonboard
         user = self.services.cs.get_user(work.cs_user_id)
         ours = work.account.suspended_reason
-        if wanting:
-            reason = "; ".join(f"{f.subscription_id}: {f.reason}" for f in wanting)
+        if out:
+            reason = "no purchase in service: " + "; ".join(out)
             if user.active:
                 # Recorded first: if the answer is lost (or this process dies),
                 # the suspension is still known to be csonboard's, so a payment
@@ -281,7 +337,7 @@ class LifecycleRunner:
             if not user.active:
                 self.services.cs.unsuspend_user(user.id)
                 self._record(
-                    work, "unsuspend", "done", f"no subscription needs it any more (was: {ours})"
+                    work, "unsuspend", "done", f"a purchase is in service again (was: {ours})"
                 )
             self._set_suspension(work, None)
         elif not user.active:
@@ -291,6 +347,32 @@ class LifecycleRunner:
                 "declined",
                 f"user #{user.id} is suspended, but not by csonboard: not lifted",
             )
+
+    def _out_of_service(self, work: _Pass) -> list[str] | None:
+        """Why each of the customer's purchases is out of service; an empty list
+        when one is in service (or coming: an onboarding in progress); None when
+        the customer bought nothing through csonboard yet."""
+        facts = {
+            f.subscription_id: f
+            for f in self.ledger.lifecycle.subscriptions(work.account.customer_id)
+        }
+        done = [o for o in work.onboardings if o.status == "done"]
+        if any(o.status in IN_PROGRESS for o in work.onboardings):
+            return []
+        if not done:
+            return None
+        out = []
+        for onboarding in done:
+            sub = facts.get(onboarding.subscription_id or "")
+            if sub is None or sub.ours is False:
+                return []  # a one-time purchase, or one not followed: in service
+            if sub.terminated_at is not None:
+                out.append(f"{sub.subscription_id}: terminated")
+            elif sub.wants_suspension:
+                out.append(f"{sub.subscription_id}: {sub.reason}")
+            else:
+                return []
+        return out
 
     # -- recording under the lease ------------------------------------------------------
 
@@ -380,6 +462,26 @@ class LifecycleRunner:
             self.doorbell.ring("onboarding", session_id)
         except QueueUnavailable as exc:
             log.warning("could not ring for onboarding %s (the sweep will): %s", session_id, exc)
+
+
+def _services(ids: list[int]) -> str:
+    return ", ".join(f"#{i}" for i in ids)
+
+
+def _made_by_csonboard(ledger: Ledger, onboardings: list[Onboarding], user_id: int) -> bool:
+    """Whether one of these onboardings created the ComputeStacks user (rather
+    than finding or adopting it)."""
+    for onboarding in onboardings:
+        for step in ledger.onboardings.steps(onboarding.session_id):
+            result = step.result
+            if (step.step, step.status, result.get("user_id"), result.get("how")) == (
+                "ensure_cs_user",
+                "done",
+                user_id,
+                "created",
+            ):
+                return True
+    return False
 
 
 def _bought_prices(ledger: Ledger, onboarding: Onboarding) -> tuple[str, ...]:

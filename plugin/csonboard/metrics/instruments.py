@@ -100,6 +100,12 @@ _PATH_WORDS = frozenset(
         "services",
         "container_services",
         "resize",
+        "power",
+        "start",
+        "stop",
+        "restart",
+        "rebuild",
+        "containers",
         "billing_usages",
     }
 )

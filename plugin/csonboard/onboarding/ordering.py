@@ -50,6 +50,7 @@ def place_order(run: Run) -> dict[str, Any]:
     placed = {order.unit for order in run.ledger.onboardings.orders(run.session_id)}
     missing = [unit for unit in units if unit["unit"] not in placed]
     if missing:
+        _lift_our_suspension(run, user_id)
         # The name is recorded before the credential exists: if the answer is
         # lost, the name is all anyone can find it by (there is no list API).
         name = f"csonboard {run.session_id} #{len(progress['credentials']) + 1}"
@@ -187,6 +188,28 @@ def _record(run: Run, unit: dict[str, Any], order_id: str, user_id: int, status:
         lease_seconds=run.lease_seconds,
     ):
         raise LeaseLost(f"lost the lease on onboarding {run.session_id} after order {order_id}")
+
+
+def _lift_our_suspension(run: Run, user_id: int) -> None:
+    """ComputeStacks refuses orders of a suspended user. A suspension csonboard
+    made (its customer had no purchase in service) is lifted for the new one;
+    any other is refused for a person to decide. Unsuspended first, then
+    forgotten: a crash in between leaves csonboard's reason on an active user,
+    which the lifecycle clears, never a suspension nobody owns."""
+    if run.services.cs.get_user(user_id).active:
+        return
+    customer_id = run.result("ensure_stripe_customer")["customer_id"]
+    account = run.ledger.lifecycle.account(customer_id)
+    if account is None or account.suspended_reason is None:
+        raise OnboardingRefused(
+            f"ComputeStacks user #{user_id} is suspended, and not by csonboard: ComputeStacks "
+            "refuses orders of a suspended user. If this customer may buy again, lift the "
+            f"suspension in ComputeStacks, then run `csonboard replay --session {run.session_id}`"
+        )
+    run.services.cs.unsuspend_user(user_id)
+    run.ledger.lifecycle.lifted_for_purchase(
+        customer_id, run.session_id, user_id, account.suspended_reason
+    )
 
 
 def _delete_leftover_credentials(run: Run, user_id: int, progress: dict[str, Any]) -> None:

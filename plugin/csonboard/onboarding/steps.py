@@ -16,11 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from csonboard.errors import OnboardingHalted, OnboardingRefused
-from csonboard.onboarding.identity import ensure_cs_user
+from csonboard.onboarding.identity import ensure_cs_user, guest_customer
 from csonboard.onboarding.ordering import await_project, place_order
 from csonboard.onboarding.run import Run
 from csonboard.plans import Plan
-from csonboard.stripe_api import Address, Buyer, CheckoutSession, LineItem
+from csonboard.stripe_api import CheckoutSession, LineItem
 
 PAID = ("paid", "no_payment_required")
 
@@ -128,26 +128,22 @@ def resolve_plan(run: Run) -> dict[str, Any]:
 
 
 def ensure_stripe_customer(run: Run) -> dict[str, Any]:
-    """The session's customer, or one created from the buyer's details for a
-    guest checkout (same idempotency key on every retry)."""
+    """The session's customer or, for a guest checkout, the buyer's customer
+    from :func:`~csonboard.onboarding.identity.guest_customer`: the one
+    csonboard made their ComputeStacks user for (a repeat guest), the one an
+    earlier try of this onboarding recorded, or one created from the buyer's
+    details (same idempotency key on every retry). The result says which and why."""
     session = run.result("fetch_session")
     customer = session["customer"]
-    created = False
     if not customer:
-        buyer = session["buyer"]
-        customer = run.services.stripe.create_customer(
-            Buyer(
-                email=buyer["email"],
-                name=buyer["name"],
-                phone=buyer["phone"],
-                address=Address(**buyer["address"]) if buyer["address"] else None,
-            ),
-            metadata={"csonboard_session": run.session_id},
-            idempotency_key=f"csonboard-customer-{run.session_id}",
-        )
-        created = True
+        return guest_customer(run)
     run.fields.update(customer_id=customer)
-    return {"customer_id": customer, "created": created}
+    return {
+        "customer_id": customer,
+        "created": False,
+        "how": "session",
+        "reason": "the session's customer",
+    }
 
 
 def link_back(run: Run) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -373,6 +374,34 @@ class StripeGateway:
             page = self._client.v1.billing.meters.list({"limit": self._page_size})
             return [records.meter_summary(meter) for meter in page.auto_paging_iter()]
 
+    # -- guest customers: looking before creating (ensure_stripe_customer) -------------
+    #
+    # Worker calls, failure policy as for the calls above, plus: "no such
+    # customer" (404) is None. A deleted customer is not an error: Stripe still
+    # answers its stub, read here as ``deleted``.
+
+    def customer(self, customer_id: str) -> CustomerSummary | None:
+        """The customer as Stripe has it now (``deleted`` for the stub Stripe
+        keeps of a deleted one), or None when Stripe has no such customer
+        (a wrong id, or one of the other mode)."""
+        try:
+            with self._calling(f"retrieve customer {customer_id}"):
+                found = self._client.v1.customers.retrieve(customer_id)
+        except StripeRefused as exc:
+            cause = exc.__cause__
+            if isinstance(cause, stripe.InvalidRequestError) and cause.http_status == 404:
+                return None
+            raise
+        return _customer_summary(found)
+
+    def customers_with_email(self, email: str) -> list[CustomerSummary]:
+        """The customers whose email is exactly ``email`` (Stripe compares it
+        case-sensitively), newest first, all pages; deleted ones are not listed."""
+        params: dict[str, Any] = {"email": email, "limit": self._page_size}
+        with self._calling("list customers by email"):
+            page = self._client.v1.customers.list(params)  # type: ignore[arg-type]
+            return [_customer_summary(customer) for customer in page.auto_paging_iter()]
+
     # -- plumbing --------------------------------------------------------------------
 
     def _event_json(self, event_id: str) -> bytes:
@@ -388,3 +417,23 @@ class StripeGateway:
 
     def _unless_missing(self, what: str, fetch: Callable[[], _T]) -> _T | None:
         return unless_missing(what, fetch, self.api_base)
+
+
+@dataclass(frozen=True)
+class CustomerSummary:
+    """What ``ensure_stripe_customer`` checks of a customer before reusing it."""
+
+    id: str
+    email: str | None
+    deleted: bool
+    metadata: Mapping[str, str]
+
+
+def _customer_summary(customer: Any) -> CustomerSummary:
+    deleted = field(customer, "deleted") is True
+    return CustomerSummary(
+        id=str(customer.id),
+        email=None if deleted else field(customer, "email"),
+        deleted=deleted,
+        metadata={} if deleted else plain(field(customer, "metadata")),
+    )

@@ -276,24 +276,44 @@ def issue_credential(w: World, user: UserRecord, name: str) -> tuple[CredentialR
 
 
 def authenticate(w: World, username: str, password: str) -> UserRecord | None:
-    """The user owning this pair, or None.
+    """The user owning this pair, or None, as ``auth_request!``
+    (``app/controllers/concerns/api_auth.rb``) and
+    ``User::ApiCredential#valid_password?`` (``app/models/user/api_credential.rb``,
+    over Devise 4.9.3's lockable) decide it.
 
-    Follows Devise's lockable: a wrong password counts against the owning
-    user, and at five the user (every credential it owns) is locked for four
-    hours; attempts while locked count too; a right password resets the count.
-    Suspension is not checked here, as in the real controller.
+    The pair is found by username whatever its user's ``active`` (the model's
+    own ``find_by_username`` filtering on it is an instance method the
+    controller never calls), so a suspended user's credentials authenticate.
+    While the user is locked (for four hours from ``locked_at``) every try is
+    refused and not counted. Otherwise a user with five failed attempts is
+    locked by this try, whatever its password (``lock_access!``); a right
+    password resets the count and the lock, a wrong one adds to the count.
+
+    So the lock is taken by the try after the fifth wrong password, and it
+    does not end after its four hours: the count is still five, so the next
+    try locks the user again. Only Devise's ``unlock_access!`` ends it (the
+    unlock e-mail's link, or a web sign-in after the four hours; the test
+    controls' ``POST /_sandbox/unlock`` stands for them). With the simulator's
+    ``lockout`` off, nobody is ever locked.
     """
     cred = w.credential_by_username(username)
     user = w.users.get(cred.user_id) if cred is not None else None
     if cred is None or user is None:
         return None
     now = w.clock()
-    if user.locked_at is not None and now - user.locked_at >= LOCK_SECONDS:
-        user.locked_at, user.failed_attempts = None, 0
-    if user.locked_at is None and check_password(password, cred.password_hash):
-        user.failed_attempts = 0
+    if user.locked_at is not None and now - user.locked_at < LOCK_SECONDS:
+        return None
+    if w.lockout and user.failed_attempts >= MAX_FAILED_ATTEMPTS:
+        user.locked_at = now
+        return None
+    if check_password(password, cred.password_hash):
+        if user.failed_attempts:
+            unlock(user)
         return user
     user.failed_attempts += 1
-    if w.lockout and user.locked_at is None and user.failed_attempts >= MAX_FAILED_ATTEMPTS:
-        user.locked_at = now
     return None
+
+
+def unlock(user: UserRecord) -> None:
+    """Devise's ``unlock_access!``: no lock, no failed attempts."""
+    user.locked_at, user.failed_attempts = None, 0

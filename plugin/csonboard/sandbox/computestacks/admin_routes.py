@@ -1,6 +1,6 @@
 """The admin API, ``/api/admin/...``: users, their API credentials, suspension,
-SSO and projects, a user's billing usage rows, admin image, order and product
-reads, as the controller's ``app/controllers/api/admin/`` serves them
+SSO and projects, a user's billing usage rows, project, admin image, order and
+product reads, as the controller's ``app/controllers/api/admin/`` serves them
 (``users_controller.rb`` and ``users/``, ``subscriptions/billing_usages_controller.rb``,
 ``projects_controller.rb``, ``container_images_controller.rb``,
 ``orders_controller.rb``, ``products_controller.rb``).
@@ -12,12 +12,13 @@ Every route needs Basic auth by an admin's credential; anything else is
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 
 from flask import Blueprint, Response, jsonify, request
 
 from csonboard.sandbox.computestacks import accounts, billing, render
 from csonboard.sandbox.computestacks.auth import require_admin
-from csonboard.sandbox.computestacks.records import UserRecord
+from csonboard.sandbox.computestacks.records import ProjectRecord, UserRecord
 from csonboard.sandbox.computestacks.state import World
 from csonboard.sandbox.computestacks.wire import (
     bad_request,
@@ -44,12 +45,19 @@ def _resolve(w: World, key: str) -> UserRecord | None:
     return accounts.find_user(w, key.partition(".")[0], request.args)
 
 
+def _include_usage() -> bool:
+    """``@include_usage = params[:include] == 'balance'``."""
+    return request.args.get("include") == "balance"
+
+
 @admin.get("/users")
 def list_users() -> Response:
-    """All users, sorted by name; there are no search parameters at all."""
+    """All users, sorted by name, as ``index.v51.rabl`` renders them (less than
+    a show: no phone, company name, run rate or counts); there are no search
+    parameters at all, only ``?include=balance``."""
     with world() as w:
         users = sorted(w.users.values(), key=lambda u: (u.lname.lower(), u.fname.lower()))
-        rows = [render.shown_user(w, u)["user"] for u in users]
+        rows = [render.listed_user(w, u, include_usage=_include_usage()) for u in users]
     return listed("users", rows)
 
 
@@ -68,15 +76,18 @@ def create_user() -> Response | tuple[dict[str, object], int]:
 
 @admin.get("/users/<key>")
 def show_user(key: str) -> Response | dict[str, object]:
-    """The user, or 404 with an empty body."""
+    """The user, or 404 with an empty body; ``?include=balance`` adds
+    ``unprocessed_usage``."""
     with world() as w:
         user = _resolve(w, key)
-        return render.shown_user(w, user) if user else not_found()
+        return render.shown_user(w, user, include_usage=_include_usage()) if user else not_found()
 
 
 @admin.route("/users/<key>", methods=["PATCH", "PUT"])
 def update_user(key: str) -> Response | dict[str, object]:
-    """200 with the show JSON; 400 (not the envelope) without the root."""
+    """200 with the show JSON; 400 (not the envelope) without the root. An
+    ``active`` false suspends exactly as the suspension call does (the same
+    ``after_update`` callback): nothing is stopped."""
     params = accounts.permit_user(root("user"))
     with world() as w:
         user = _resolve(w, key)
@@ -101,7 +112,13 @@ def delete_user(key: str) -> Response:
 
 @admin.route("/users/<key>/suspension", methods=["POST", "DELETE"])
 def suspension(key: str) -> Response | tuple[dict[str, object], int]:
-    """202 ``{}``; POST suspends (``active=false``), DELETE lifts it."""
+    """202 ``{}``; POST suspends (``active=false``), DELETE lifts it.
+
+    That is all it does (``suspension_controller.rb``, then
+    ``UserServices::ToggleActiveService``, which builds a stop per container
+    and never performs it, and pauses no subscription while the user's group
+    bills suspended users, as a group does by default): the user's services
+    keep running and billing, and its credentials keep authenticating."""
     with world() as w:
         user = _resolve(w, key)
         if user is None:
@@ -155,15 +172,52 @@ def user_sso(key: str) -> Response | tuple[dict[str, object], int]:
     return body, 201
 
 
-@admin.get("/users/<int:user_id>/projects")
-def user_projects(user_id: int) -> Response:
-    """All the user's projects (those being deleted too), paginated."""
+@admin.get("/users/<key>/projects")
+def user_projects(key: str) -> Response:
+    """``projects#index`` with ``user_id``: every project of the user (those
+    being deleted and those a failed order left too), newest first,
+    paginated. An unknown user is ``404 {"errors":["Unknown user."]}``; an id
+    that casts to 0 (``"abc"``) lists every user's projects, as the
+    controller's ``params[:user_id].to_i.zero?`` does. Rails' ``:user_id``
+    segment stops at a dot, so a dotted key matches no route."""
+    if "." in key:
+        return unknown_call()
     with world() as w:
-        if user_id not in w.users:
-            return not_found()
-        projects = [p for p in w.projects.values() if p.user_id == user_id]
-        rows = [render.project(w, p, admin=True) for p in projects]
+        user_id = ruby_to_i(key)
+        if user_id == 0:
+            projects = list(w.projects.values())
+        elif user_id not in w.users:
+            return errors(404, ["Unknown user."])
+        else:
+            projects = w.user_projects(user_id)
+        rows = [render.project(w, p, admin=True) for p in _newest_first(projects)]
     return listed("projects", rows)
+
+
+@admin.get("/projects")
+def list_projects() -> Response:
+    """``GET /api/admin/projects``: every project (or, with ``?user_id=``,
+    that user's, as above), newest first, paginated."""
+    raw = request.args.get("user_id")
+    if raw and ruby_to_i(raw) != 0:
+        return user_projects(raw)
+    with world() as w:
+        rows = [render.project(w, p, admin=True) for p in _newest_first(w.projects.values())]
+    return listed("projects", rows)
+
+
+@admin.get("/projects/<key>")
+def show_project(key: str) -> Response | dict[str, object]:
+    """``{"project": {...}}`` for any project, whoever owns it, those being
+    deleted too; an unknown id is 404 with an empty body."""
+    with world() as w:
+        project = w.projects.get(ruby_to_i(key.partition(".")[0]))
+        return {"project": render.project(w, project, admin=True)} if project else not_found()
+
+
+def _newest_first(projects: Iterable[ProjectRecord]) -> list[ProjectRecord]:
+    """``Deployment.sorted``: ``created_at`` descending (ties by id, newest first)."""
+    return sorted(projects, key=lambda p: (p.created_at, p.id), reverse=True)
 
 
 @admin.get("/users/<key>/billing_usages")

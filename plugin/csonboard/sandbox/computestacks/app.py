@@ -53,8 +53,9 @@ def create_app(
     :func:`~csonboard.sandbox.catalog.load_catalog` returns it; None loads the
     bundled one), with one admin user holding the given credential pair.
 
-    ``clock`` drives order progress, project removal, lockouts, SSO expiry and
-    ``RateLimit-Reset``; ``lockout=False`` disables the five-strikes lock.
+    ``clock`` drives order progress, project removal, resizes, power actions,
+    lockouts, SSO expiry and ``RateLimit-Reset``; ``lockout=False`` disables
+    the five-strikes lock.
     Raises ConfigError when the ``computestacks`` section is malformed.
     """
     seed = parse_catalog((catalog if catalog is not None else load_catalog()).get("computestacks"))
@@ -185,6 +186,17 @@ def _register_missing_actions(app: Flask) -> None:
         ("/api/admin/users/<key>/api_credentials/<int:credential_id>", "GET"),
         ("/api/admin/orders", "POST"),
         ("/api/admin/projects/<int:project_id>", "DELETE"),
+        # `resources :power` and `resources :containers` under a service: only
+        # `update` and `index` exist.
+        ("/api/container_services/<key>/power", "GET"),
+        ("/api/container_services/<key>/power", "POST"),
+        ("/api/container_services/<key>/power/<action>", "GET"),
+        ("/api/container_services/<key>/power/<action>", "DELETE"),
+        ("/api/container_services/<key>/containers", "POST"),
+        ("/api/container_services/<key>/containers/<container_id>", "GET"),
+        ("/api/container_services/<key>/containers/<container_id>", "PATCH"),
+        ("/api/container_services/<key>/containers/<container_id>", "PUT"),
+        ("/api/container_services/<key>/containers/<container_id>", "DELETE"),
     ]
     for i, (rule, method) in enumerate(missing):
         app.add_url_rule(

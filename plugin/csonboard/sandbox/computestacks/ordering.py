@@ -18,7 +18,6 @@ from decimal import Decimal
 
 from csonboard.sandbox.computestacks.accounts import cast_bool, cast_int, cast_text, is_present
 from csonboard.sandbox.computestacks.records import (
-    FINAL_STATUSES,
     OrderedContainer,
     OrderRecord,
     Refusal,
@@ -106,7 +105,8 @@ def place_order(w: World, user: UserRecord, order: Mapping[str, object]) -> Orde
         # Saved as `open`, moved to `pending` before the 201 is sent.
         status="pending",
         plan=w.plan,
-        project_name=str(cast_text(order.get("project_name"))),
+        # BuildOrderService keeps an existing project's own name.
+        project_name=existing.name if existing else str(cast_text(order.get("project_name"))),
         skip_ssh=cast_bool(order.get("skip_ssh", False)),
         location_id=location.id,
         region_id=region.id,
@@ -244,15 +244,14 @@ def _domains_in_use(w: World) -> set[str]:
 
 
 def _over_quota(w: World, user: UserRecord, adding: int) -> bool:
+    """``User#can_order_containers?``: the containers of the user's projects
+    (those being deleted and those a failed order left too) plus, as the
+    simulator's stricter reading, those of orders not yet processing."""
     if w.max_containers is None:
         return False
-    running = sum(p.container_count for p in w.live_projects(user.id))
-    queued = sum(
-        len(o.containers)
-        for o in w.orders.values()
-        if o.user_id == user.id and o.status not in FINAL_STATUSES
-    )
-    return running + queued + adding > w.max_containers
+    mine = (o for o in w.orders.values() if o.user_id == user.id)
+    queued = sum(len(o.containers) for o in mine if o.status == "pending")
+    return w.user_containers(user.id) + queued + adding > w.max_containers
 
 
 def _list(value: object) -> list[object]:

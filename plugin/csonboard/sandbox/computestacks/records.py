@@ -1,5 +1,6 @@
 """The simulator's mutable records: users, credentials, orders, projects,
-container services, subscription products and their billing usage rows.
+container services and their containers, subscription products and their
+billing usage rows.
 
 Plain data; the rules that change them live in :mod:`.accounts` and
 :mod:`.ordering`, the store in :mod:`.state`. Times are seconds from the
@@ -17,6 +18,11 @@ from typing import Literal
 
 OrderStatus = Literal["pending", "processing", "completed", "failed"]
 Outcome = Literal["complete", "fail", "stuck"]
+PowerAction = Literal["start", "stop", "restart", "rebuild"]
+Provision = Literal["working", "ok", "failed"]
+"""How the order that made (or last added to) a record went: ``working`` while
+it is processing, ``failed`` once it failed (the controller's
+``provisioning_failed?``), else ``ok``."""
 
 FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
@@ -76,11 +82,18 @@ class CredentialRecord:
 class OrderPlan:
     """How an order progresses: ``pending`` for ``pending_seconds``, then
     ``processing`` for ``processing_seconds``, then the ``outcome``
-    (``stuck`` stays ``pending`` forever)."""
+    (``stuck`` stays ``pending`` forever).
+
+    ``built_before_failure`` says how far a ``fail`` gets: None (the default)
+    fails after every ordered service was made, in the order job's
+    ``finalize!``; a number fails while provisioning that service (0-based),
+    so only the services before it are left. Either way the project stays.
+    """
 
     pending_seconds: float = 1.0
     processing_seconds: float = 1.0
     outcome: Outcome = "complete"
+    built_before_failure: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,8 @@ class OrderedContainer:
 @dataclass
 class OrderRecord:
     """An order. ``existing_project_id`` is set when the order adds to a project;
-    ``project_id`` once the order completed."""
+    ``project_id`` once the order is processing (the order job links the
+    project first), and it stays when the order fails."""
 
     id: str
     user_id: int | None
@@ -114,36 +128,45 @@ class OrderRecord:
     updated_at: float
     existing_project_id: int | None = None
     project_id: int | None = None
+    service_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
 class ProjectRecord:
-    """A project. ``deleting_since`` is set by a delete; it is removed later."""
+    """A project. ``deleting_since`` is set by a delete; it is removed later.
+    ``sftp_id`` is its SSH bastion (``Deployment::Sftp``), made by the order
+    job's ``finalize!`` (so a project whose first order failed has none)."""
 
     id: int
     name: str
     user_id: int
     location_id: int
     region_id: int
-    image_ids: list[int]
-    container_count: int
     skip_ssh: bool
     created_at: float
     updated_at: float
+    provision: Provision = "working"
+    sftp_id: int | None = None
     deleting_since: float | None = None
 
     @property
     def state(self) -> str:
-        """``current_state`` as the API shows it."""
-        return "ok" if self.deleting_since is None else "deleting"
+        """``current_state`` as the API shows it
+        (``app/models/concerns/projects/state_manager.rb``): ``deleting``,
+        ``working`` while an order is processing into it, ``alert`` once its
+        latest order failed, else ``ok``."""
+        if self.deleting_since is not None:
+            return "deleting"
+        return {"working": "working", "failed": "alert", "ok": "ok"}[self.provision]
 
 
 @dataclass
 class ServiceRecord:
-    """A container service of a project, made by a completed order (one per
-    ordered container). ``resize_to`` and ``resize_due`` describe a resize in
-    progress: the product changes to ``resize_to`` once the clock reaches
-    ``resize_due``."""
+    """A container service of a project, made by the order job (one per
+    ordered container, each with one container). ``resize_to`` and
+    ``resize_due`` describe a resize in progress: the product changes to
+    ``resize_to`` once the clock reaches ``resize_due``. ``provision`` is how
+    the order that made it went."""
 
     id: int
     name: str
@@ -154,13 +177,39 @@ class ServiceRecord:
     product_id: int
     created_at: float
     updated_at: float
+    provision: Provision = "working"
     resize_to: int | None = None
     resize_due: float | None = None
 
+
+@dataclass
+class ContainerRecord:
+    """A container of a service (``Deployment::Container``).
+
+    ``req_state`` is the state asked for (``running``/``stopped``), ``running``
+    whether it runs, ``built`` whether it was ever deployed to a node. A power
+    action in progress is ``action`` until the clock reaches ``due``."""
+
+    id: int
+    name: str
+    service_id: int
+    req_state: str
+    running: bool
+    built: bool
+    created_at: float
+    updated_at: float
+    action: PowerAction | None = None
+    due: float | None = None
+
     @property
     def state(self) -> str:
-        """``current_state`` as the API shows it: ``working`` while resizing."""
-        return "ok" if self.resize_to is None else "working"
+        """``current_state`` as the API shows it
+        (``app/models/concerns/containers/state_manager.rb``): ``starting``
+        or ``stopping`` while a power action runs (rebuild and restart count
+        as starting), else ``online`` or ``offline``."""
+        if self.action is not None:
+            return "stopping" if self.action == "stop" else "starting"
+        return "online" if self.running else "offline"
 
 
 @dataclass(slots=True)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from ipaddress import IPv4Address
 
 from csonboard.sandbox.computestacks.records import (
+    ContainerRecord,
     OrderRecord,
     ProjectRecord,
     ServiceRecord,
@@ -20,7 +22,7 @@ from csonboard.sandbox.computestacks.seed import (
     ProductSeed,
     ResourceProductSeed,
 )
-from csonboard.sandbox.computestacks.state import LOCK_SECONDS, World
+from csonboard.sandbox.computestacks.state import World
 
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
@@ -42,22 +44,49 @@ def decimal_text(d: Decimal) -> str:
 
 # -- users ----------------------------------------------------------------------------
 
+_CREATE_ATTRIBUTES = (
+    "id", "fname", "lname", "email", "active", "company_name", "is_admin", "api_key",
+    "api_version", "external_id", "currency", "confirmed_at", "confirmation_sent_at",
+    "last_request_at", "last_sign_in_at", "current_sign_in_at", "sign_in_count",
+    "reset_password_sent_at", "locked_at", "failed_attempts", "address1", "address2", "city",
+    "state", "zip", "country", "vat", "user_group_id", "created_at", "updated_at",
+    "auth_token", "auth_token_exp", "labels",
+)  # fmt: skip
+"""``app/views/api/admin/users/create.rabl``'s attributes a ``User`` has: its
+``billing_plan_id`` is no attribute of the model, and rabl leaves out what the
+object does not respond to."""
 
-def _user_base(w: World, u: UserRecord) -> dict[str, object]:
-    locked = u.locked_at is not None and w.clock() - u.locked_at < LOCK_SECONDS
+_SHOW_ATTRIBUTES = (
+    "id", "fname", "lname", "email", "phone", "active", "is_admin", "api_key", "api_version",
+    "external_id", "currency", "confirmed_at", "confirmation_sent_at", "last_request_at",
+    "last_sign_in_at", "current_sign_in_at", "sign_in_count", "reset_password_sent_at",
+    "locked_at", "failed_attempts", "address1", "address2", "city", "state", "zip", "country",
+    "vat", "company_name", "run_rate", "labels", "created_at", "updated_at",
+)  # fmt: skip
+"""``show.v51.rabl``'s attributes (the version an unversioned request gets)."""
+
+_INDEX_ATTRIBUTES = tuple(
+    a for a in _SHOW_ATTRIBUTES if a not in ("phone", "company_name", "run_rate")
+)
+"""``index.v51.rabl``'s attributes: no phone, company name or run rate."""
+
+
+def _user_attributes(
+    w: World, u: UserRecord, names: tuple[str, ...], auth_token: str | None = None
+) -> dict[str, object]:
     d = u.details
-    return {
+    values: dict[str, object] = {
         "id": u.id,
         "fname": u.fname,
         "lname": u.lname,
         "email": u.email,
+        "phone": d.get("phone"),
         "active": u.active,
         "company_name": d.get("company_name"),
         "is_admin": u.is_admin,
         "api_key": None,
         "api_version": 0,
         "external_id": u.external_id,
-        "billing_plan_id": u.user_group_id,
         "currency": u.currency,
         "confirmed_at": iso(u.confirmed_at),
         "confirmation_sent_at": None if u.confirmed_at else iso(u.created_at),
@@ -66,7 +95,8 @@ def _user_base(w: World, u: UserRecord) -> dict[str, object]:
         "current_sign_in_at": None,
         "sign_in_count": 0,
         "reset_password_sent_at": None,
-        "locked_at": iso(u.locked_at) if locked else None,
+        # The column as stored: set by the lock, kept after it expired.
+        "locked_at": iso(u.locked_at),
         "failed_attempts": u.failed_attempts,
         "address1": d.get("address1"),
         "address2": d.get("address2"),
@@ -75,47 +105,84 @@ def _user_base(w: World, u: UserRecord) -> dict[str, object]:
         "zip": d.get("zip"),
         "country": d.get("country"),
         "vat": d.get("vat"),
+        "run_rate": 0,
+        "user_group_id": u.user_group_id,
         "labels": u.labels,
         "created_at": iso(u.created_at),
         "updated_at": iso(u.updated_at),
+        "auth_token": auth_token,
+        "auth_token_exp": iso(u.auth_token_exp),
+    }
+    return {name: values[name] for name in names}
+
+
+def _user_nodes(u: UserRecord) -> dict[str, object]:
+    return {
         "currency_symbol": _SYMBOLS.get(u.currency, u.currency),
         "current_sign_in_ip": "",
         "last_sign_in_ip": "",
     }
 
 
-def created_user(w: World, u: UserRecord, auth_token: str) -> dict[str, object]:
-    """The 201 body of an admin create: with ``user_group_id`` and the SSO
-    token; without phone, locale, bypass_billing, user_group."""
-    body = _user_base(w, u)
-    body.update(user_group_id=u.user_group_id, auth_token=auth_token)
-    body["auth_token_exp"] = iso(u.auth_token_exp)
-    return {"user": body}
-
-
-def shown_user(w: World, u: UserRecord) -> dict[str, object]:
-    """The show/update body: ``user_group{id,name}`` instead of ``user_group_id``."""
+def _user_children(w: World, u: UserRecord) -> dict[str, object]:
+    """``security_keys``, ``billing_plan`` (the group's plan, a record of its
+    own), ``user_group`` and ``external_integrations``."""
     group = w.catalog.groups[u.user_group_id]
-    projects = sum(1 for _ in w.live_projects(u.id))
-    services = sum(1 for s in w.services.values() if w.projects[s.project_id].user_id == u.id)
-    body = _user_base(w, u)
-    body.update(
-        phone=u.details.get("phone"),
-        run_rate=0,
-        security_keys=[],
-        billing_plan={"id": group.id, "name": group.name},
-        user_group={"id": group.id, "name": group.name},
-        external_integrations=[],
-        services={
-            "deployments": projects,
-            "containers": services,
-            "container_services": services,
-            "container_images": 0,
-            "container_registries": 0,
-            "dns_zones": 0,
-        },
-    )
+    return {
+        "security_keys": [],
+        "billing_plan": {"id": group.billing_plan_id, "name": group.billing_plan_name},
+        "user_group": {"id": group.id, "name": group.name},
+        "external_integrations": [],
+    }
+
+
+def _unprocessed_usage(w: World, u: UserRecord) -> str:
+    """``User#unprocessed_usage``: the sum of the unprocessed rows' totals."""
+    total = sum((r.total for r in w.user_usages(u.id) if not r.processed), Decimal(0))
+    return decimal_text(total)
+
+
+def created_user(w: World, u: UserRecord, auth_token: str) -> dict[str, object]:
+    """The 201 body of an admin create (``create.rabl``): with
+    ``user_group_id`` and the SSO token; without phone, locale,
+    bypass_billing, billing plan or user group."""
+    body = _user_attributes(w, u, _CREATE_ATTRIBUTES, auth_token)
+    body.update(_user_nodes(u))
     return {"user": body}
+
+
+def shown_user(w: World, u: UserRecord, *, include_usage: bool = False) -> dict[str, object]:
+    """The show/update body (``show.v51.rabl``): ``user_group{id,name}``
+    instead of ``user_group_id``, ``billing_plan{id,name}``, the counts of
+    what the user has; ``unprocessed_usage`` with ``?include=balance`` on a
+    show (an update never has it)."""
+    body = _user_attributes(w, u, _SHOW_ATTRIBUTES)
+    body.update(_user_children(w, u))
+    body.update(_user_nodes(u))
+    if include_usage:
+        body["unprocessed_usage"] = _unprocessed_usage(w, u)
+    projects = w.user_projects(u.id)
+    services = [s for p in projects for s in w.project_services(p.id)]
+    body["services"] = {
+        "deployments": len(projects),
+        "containers": w.user_containers(u.id),
+        "container_services": len(services),
+        "container_images": 0,
+        "container_registries": 0,
+        "dns_zones": 0,
+    }
+    return {"user": body}
+
+
+def listed_user(w: World, u: UserRecord, *, include_usage: bool = False) -> dict[str, object]:
+    """An element of ``GET /api/admin/users`` (``index.v51.rabl``): the show
+    body without phone, company name, run rate and the counts."""
+    body = _user_attributes(w, u, _INDEX_ATTRIBUTES)
+    body.update(_user_children(w, u))
+    body.update(_user_nodes(u))
+    if include_usage:
+        body["unprocessed_usage"] = _unprocessed_usage(w, u)
+    return body
 
 
 def short_user(u: UserRecord | None) -> dict[str, object] | None:
@@ -262,11 +329,12 @@ def admin_image(w: World, image: ImageSeed) -> dict[str, object]:
 # -- orders and projects ----------------------------------------------------------------------
 
 
-def _ref(w: World, project_id: int | None, fallback_name: str) -> dict[str, object] | None:
-    if project_id is None:
-        return None
-    project = w.projects.get(project_id)
-    return {"id": project_id, "name": project.name if project else fallback_name}
+def _ref(w: World, project_id: int | None) -> dict[str, object] | None:
+    """``child deployment``: null until the order job links a project, and
+    again once the project is removed (``has_many :orders, dependent:
+    :nullify``)."""
+    project = w.projects.get(project_id) if project_id is not None else None
+    return {"id": project.id, "name": project.name} if project else None
 
 
 def _order_data(w: World, o: OrderRecord) -> dict[str, object]:
@@ -313,7 +381,7 @@ def order(w: World, o: OrderRecord, *, admin: bool) -> dict[str, object]:
         "updated_at": iso(o.updated_at),
         "location": {"id": loc.id, "name": loc.name},
     }
-    project = _ref(w, o.project_id, o.project_name)
+    project = _ref(w, o.project_id)
     if admin:
         owner = w.users.get(o.user_id) if o.user_id is not None else None
         body.update(user=short_user(owner), deployment=project)
@@ -329,7 +397,7 @@ def order_row(w: World, o: OrderRecord) -> dict[str, object]:
         "status": o.status,
         "created_at": iso(o.created_at),
         "updated_at": iso(o.updated_at),
-        "project": _ref(w, o.project_id, o.project_name),
+        "project": _ref(w, o.project_id),
     }
 
 
@@ -350,10 +418,19 @@ def admin_order_row(w: World, o: OrderRecord) -> dict[str, object]:
     }
 
 
+def _project_images(w: World, p: ProjectRecord) -> list[ImageSeed]:
+    """The images of the project's services, each once, in service order."""
+    seen: dict[int, ImageSeed] = {}
+    for s in w.project_services(p.id):
+        seen.setdefault(s.image_id, w.catalog.images[s.image_id])
+    return list(seen.values())
+
+
 def project(w: World, p: ProjectRecord, *, admin: bool = False) -> dict[str, object]:
-    """A project; ``region`` is the location, ``availability_zone`` the region."""
-    loc = w.catalog.locations[p.location_id]
-    region = w.catalog.regions[p.region_id]
+    """A project as ``app/views/api/projects/show.rabl`` renders it (``region``
+    is the location, ``availability_zone`` the region) or, for the admin
+    API, ``app/views/api/admin/projects/show.rabl`` (the owner instead of
+    region and availability zone)."""
     body: dict[str, object] = {
         "id": p.id,
         "name": p.name,
@@ -361,15 +438,6 @@ def project(w: World, p: ProjectRecord, *, admin: bool = False) -> dict[str, obj
         "current_state": p.state,
         "created_at": iso(p.created_at),
         "updated_at": iso(p.updated_at),
-        "container_image_ids": sorted(set(p.image_ids)),
-        "region": {"id": loc.id, "name": loc.name},
-        "availability_zone": {"id": region.id, "name": region.name},
-        "links": {
-            "services": f"/api/projects/{p.id}/container_services",
-            "container_images": f"/api/projects/{p.id}/container_images",
-            "bastions": f"/api/projects/{p.id}/sftp",
-        },
-        "metadata": {"icons": [], "image_names": []},
     }
     if admin:
         owner = w.users.get(p.user_id)
@@ -377,13 +445,45 @@ def project(w: World, p: ProjectRecord, *, admin: bool = False) -> dict[str, obj
         if short is not None and owner is not None:
             short["labels"] = owner.labels
         body["user"] = short
+    else:
+        loc = w.catalog.locations[p.location_id]
+        region = w.catalog.regions[p.region_id]
+        body["region"] = {"id": loc.id, "name": loc.name}
+        body["availability_zone"] = {"id": region.id, "name": region.name}
+    images = _project_images(w, p)
+    body["container_image_ids"] = [i.id for i in images]
+    body["links"] = {
+        "services": f"/api/projects/{p.id}/services",
+        "container_images": f"/api/projects/{p.id}/images",
+        "bastions": f"/api/projects/{p.id}/bastions",
+    }
+    body["metadata"] = {
+        "icons": [f"/assets/icons/stacks/{i.label.lower()}.png" for i in images],
+        "image_names": [i.label for i in images],
+    }
     return body
 
 
+_HELP = {
+    "general": None,
+    "ssh": "<h4>SSH Bastion</h4><div>(the install's container_image.ssh_bastion block)</div>",
+    "remote": "<h4>Remote Access</h4><div>(the install's container_image.ports block)</div>",
+    "domain": "<h4>Your Domain</h4><div>(the install's container_image.domain block)</div>",
+}
+"""``help``: the install's content blocks (``db/seeds.rb`` makes them; an
+operator edits them). No image of the simulator has its own, nor volumes
+with SFTP, hence the bastion text."""
+
+
 def service(w: World, s: ServiceRecord) -> dict[str, object]:
-    """A container service (partial ``api/container_services/_service``):
+    """A container service (partial ``app/views/api/container_services/_service.rabl``):
     ``region`` is the project's location, ``availability_zone`` its region,
-    ``project`` the deployment; ``package`` is the product's package."""
+    ``project`` the deployment; ``package`` is the product's package.
+
+    The simulator's images have no ingress params and no volumes, so a
+    service has no ingress rules, domains, default domain, public IP or
+    domain management, and needs no SFTP container of its own; ``bastions``
+    lists its project's one SSH bastion, once the order job made it."""
     p = w.projects[s.project_id]
     loc = w.catalog.locations[p.location_id]
     region = w.catalog.regions[p.region_id]
@@ -404,19 +504,20 @@ def service(w: World, s: ServiceRecord) -> dict[str, object]:
             "memory_swappiness": None,
         }
     slug = image.label.lower()
+    base = f"/api/container_services/{s.id}"
     return {
         "id": s.id,
         "name": s.name,
         "label": s.label,
-        "default_domain": f"csrn-{s.id}.apps.sandbox.invalid",
-        "public_ip": None,
+        "default_domain": None,
+        "public_ip": [],
         "command": None,
         "is_load_balancer": False,
-        "has_domain_management": True,
-        "current_state": s.state,
+        "has_domain_management": False,
+        "current_state": w.service_state(s),
         "auto_scale": False,
-        "auto_scale_horizontal": False,
-        "auto_scale_max": None,
+        "auto_scale_horizontal": True,
+        "auto_scale_max": "0.0",
         "labels": {},
         "created_at": iso(s.created_at),
         "updated_at": iso(s.updated_at),
@@ -438,10 +539,59 @@ def service(w: World, s: ServiceRecord) -> dict[str, object]:
             },
         },
         "package": package,
-        # Projects ordered with skip_ssh get no SFTP container.
-        "has_sftp": not p.skip_ssh,
+        "has_sftp": False,
         "ingress_rules": [],
         "product_id": s.product_id,
+        "bastions": [p.sftp_id] if p.sftp_id is not None else [],
+        "domains": [],
+        "deployed_containers": len(w.service_containers(s.id)),
+        "help": dict(_HELP),
+        "links": {
+            "project": f"/api/projects/{p.id}",
+            "bastions": f"{base}/bastions",
+            "containers": f"{base}/containers",
+            "events": f"{base}/events",
+            "ingress_rules": f"{base}/ingress_rules",
+            "metadata": f"{base}/metadata",
+            "logs": f"{base}/logs",
+            "products": "/api/products",
+        },
+    }
+
+
+def container(w: World, c: ContainerRecord) -> dict[str, object]:
+    """A container (partial ``app/views/api/containers/_container.rabl``).
+
+    Its ``deployment_id: :project_id`` and ``service_id: :container_service_id``
+    attributes name no method of ``Deployment::Container`` (it has
+    ``container_service_id``; its project is reached through the service),
+    and rabl leaves out what the object does not respond to: neither key is
+    sent. ``stats`` is what an empty metrics store gives; ``public_ip`` is
+    the node's (the simulator's one node per region: 198.51.100.<region id>);
+    ``local_ip`` its address on the project's private network."""
+    s = w.services[c.service_id]
+    p = w.projects[s.project_id]
+    loc = w.catalog.locations[p.location_id]
+    region = w.catalog.regions[p.region_id]
+    return {
+        "id": c.id,
+        "name": c.name,
+        "req_state": c.req_state,
+        "stats": {"cpu": 0.0, "mem": 0.0},
+        "current_state": c.state,
+        "local_ip": str(IPv4Address("10.0.0.0") + c.id),
+        "public_ip": f"198.51.100.{region.id}",
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+        "region": {"id": loc.id, "name": loc.name},
+        "availability_zone": {"id": region.id, "name": region.name},
+        "ingress_rules": [],
+        "on_latest_image": True,
+        "links": {
+            "container_service": f"/api/container_services/{s.id}",
+            "logs": f"/api/containers/{c.id}/logs",
+            "project": f"/api/projects/{p.id}",
+        },
     }
 
 

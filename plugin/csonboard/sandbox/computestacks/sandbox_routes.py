@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from flask import Blueprint, Response, abort, jsonify
 
-from csonboard.sandbox.computestacks import billing, render
+from csonboard.sandbox.computestacks import accounts, billing, render
 from csonboard.sandbox.computestacks.faults import Fault, Hold
 from csonboard.sandbox.computestacks.records import Outcome
 from csonboard.sandbox.computestacks.wire import json_body, simulator, world
@@ -104,8 +104,14 @@ def set_latency() -> dict[str, object]:
 @sandbox.post("/orders")
 def configure_orders() -> dict[str, object]:
     """{"pending_seconds", "processing_seconds", "outcome": "complete"|"fail"|"stuck",
-    "max_containers": n|null}: how orders placed from now on progress, and
-    the per-user container quota. Omitted keys keep their value."""
+    "built_before_failure": n|null, "max_containers": n|null}: how orders
+    placed from now on progress, and the per-user container quota. Omitted
+    keys keep their value.
+
+    A failing order leaves its project, made when processing started, with
+    the services made before the failure: all of them with
+    ``built_before_failure`` null (the default: a failure in the order job's
+    ``finalize!``), else that many (a failure provisioning the next one)."""
     body = _body()
     outcome = body.get("outcome")
     if outcome is not None and outcome not in _OUTCOMES:
@@ -116,6 +122,9 @@ def configure_orders() -> dict[str, object]:
             pending_seconds=_number(body, "pending_seconds", w.plan.pending_seconds),
             processing_seconds=_number(body, "processing_seconds", w.plan.processing_seconds),
             outcome=_OUTCOMES[str(outcome)] if outcome is not None else w.plan.outcome,
+            built_before_failure=_optional_count(
+                body, "built_before_failure", w.plan.built_before_failure
+            ),
         )
         w.max_containers = _optional_count(body, "max_containers", w.max_containers)
         return {**asdict(w.plan), "max_containers": w.max_containers}
@@ -131,11 +140,30 @@ def configure_projects() -> dict[str, object]:
 
 @sandbox.post("/services")
 def configure_services() -> dict[str, object]:
-    """{"resize_seconds": x}: how long an accepted resize takes before the
-    service has its new product (0, the default, changes it at once)."""
+    """{"resize_seconds": x, "power_seconds": y}: how long an accepted resize
+    takes before the service has its new product (0, the default, changes it
+    at once), and how long a power action keeps a container ``starting`` or
+    ``stopping`` (1 by default; 0 finishes it at once). Omitted keys keep
+    their value."""
+    body = _body()
     with world() as w:
-        w.resize_seconds = _number(_body(), "resize_seconds", w.resize_seconds)
-        return {"resize_seconds": w.resize_seconds}
+        w.resize_seconds = _number(body, "resize_seconds", w.resize_seconds)
+        w.power_seconds = _number(body, "power_seconds", w.power_seconds)
+        return {"resize_seconds": w.resize_seconds, "power_seconds": w.power_seconds}
+
+
+@sandbox.post("/unlock")
+def unlock_user() -> dict[str, object]:
+    """{"user_id": n}: end the user's API lockout (Devise's ``unlock_access!``),
+    as following the unlock e-mail would; the lock does not end by itself
+    (see :func:`.accounts.authenticate`)."""
+    user_id = _optional_count(_body(), "user_id", None)
+    with world() as w:
+        user = w.users.get(user_id or -1)
+        if user is None:
+            _invalid("user_id must name a user")
+        accounts.unlock(user)
+        return {"user_id": user.id, "unlocked": True}
 
 
 @sandbox.post("/billing_usages")
@@ -183,8 +211,8 @@ def release() -> dict[str, object]:
 
 @sandbox.get("/state")
 def state() -> Response:
-    """Users, orders, projects, services, credential counts (never passwords)
-    and the number of billing usage rows."""
+    """Users, orders, projects, services, containers, credential counts (never
+    passwords) and the number of billing usage rows."""
     with world() as w:
         snapshot = w.snapshot()
         snapshot["settings"] = {
@@ -192,6 +220,7 @@ def state() -> Response:
             "max_containers": w.max_containers,
             "deleting_seconds": w.deleting_seconds,
             "resize_seconds": w.resize_seconds,
+            "power_seconds": w.power_seconds,
             "latency": simulator().faults.latency,
         }
         snapshot["api_calls"] = simulator().faults.api_calls

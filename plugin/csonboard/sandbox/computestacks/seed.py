@@ -36,13 +36,19 @@ class LocationSeed:
 
 @dataclass(frozen=True)
 class GroupSeed:
-    """A user group: the regions its users may order in and its billing plan."""
+    """A user group: the regions its users may order in and its billing plan
+    (``billing_plan_id``, ``billing_plan_name``: a record of its own, which a
+    user's JSON shows as ``billing_plan``; the group's id and name when the
+    catalog gives none, as an install's seeded ``default`` pair) with the
+    plan's products."""
 
     id: int
     name: str
     is_default: bool
     region_ids: frozenset[int]
     product_ids: frozenset[int]
+    billing_plan_id: int
+    billing_plan_name: str
 
 
 @dataclass(frozen=True)
@@ -256,12 +262,16 @@ def _location(t: _Table) -> LocationSeed:
 
 
 def _group(t: _Table) -> GroupSeed:
+    group_id, name = t.integer("id"), t.text("name")
+    plan_id = t.integer("billing_plan_id") if "billing_plan_id" in t.data else group_id
     return GroupSeed(
-        id=t.integer("id"),
-        name=t.text("name"),
+        id=group_id,
+        name=name,
         is_default=t.flag("is_default"),
         region_ids=frozenset(t.integers("regions")),
         product_ids=frozenset(t.integers("billing_plan_products")),
+        billing_plan_id=plan_id,
+        billing_plan_name=t.text("billing_plan_name", name),
     )
 
 

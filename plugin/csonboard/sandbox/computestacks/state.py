@@ -1,11 +1,19 @@
 """The simulator's world: every record, behind one lock. Plain Python, no Flask.
 
-Time is the injected clock. Orders, project deletions and service resizes
-progress lazily: :meth:`World.advance` moves every record to where the clock
-says it should be, and the HTTP layer calls it at the start of every request
-under the lock. Nothing can observe the world between requests, so this is
-indistinguishable from a background worker, yet deterministic and
+Time is the injected clock. Orders, project deletions, service resizes and
+power actions progress lazily: :meth:`World.advance` moves every record to
+where the clock says it should be, and the HTTP layer calls it at the start of
+every request under the lock. Nothing can observe the world between requests,
+so this is indistinguishable from a background worker, yet deterministic and
 thread-free: a test moves a fake clock and the next request sees the result.
+
+An order follows the controller's ``ProcessOrderService``
+(``app/services/process_order_service.rb``): when it starts processing, the
+project is made (or the existing one taken) and linked to the order
+(``init_project!``), and the ordered services are made with their containers
+(asked to run, not yet built); when it completes the containers run. A failed
+order removes nothing (``fail_process!``): the project stays, with the services
+made before the failure (see :class:`~.records.OrderPlan`), never built.
 
 Billing usage rows are not made by a clock-driven collector here: the test
 controls add them (``POST /_sandbox/billing_usages``), and the admin API lists
@@ -20,9 +28,12 @@ from collections.abc import Callable, Iterator
 
 from csonboard.sandbox.computestacks.records import (
     FINAL_STATUSES,
+    ContainerRecord,
     CredentialRecord,
+    OrderedContainer,
     OrderPlan,
     OrderRecord,
+    PowerAction,
     ProjectRecord,
     ServiceRecord,
     SubscriptionProductRecord,
@@ -33,9 +44,13 @@ from csonboard.sandbox.computestacks.records import (
 from csonboard.sandbox.computestacks.seed import Catalog
 
 LOCK_SECONDS = 4 * 3600
-"""How long five wrong passwords lock a user (Devise ``unlock_in``)."""
+"""How long a lock holds (Devise ``unlock_in``). Through an API credential it
+does not end there: see :func:`.accounts.authenticate`."""
 
 MAX_FAILED_ATTEMPTS = 5
+
+_ADJECTIVES = ("brave", "calm", "eager", "gentle", "keen", "lucid", "merry", "quiet")
+_SURNAMES = ("hopper", "lovelace", "noether", "curie", "turing", "johnson", "meitner")
 
 
 class World:
@@ -65,6 +80,7 @@ class World:
             self.orders: dict[str, OrderRecord] = {}
             self.projects: dict[int, ProjectRecord] = {}
             self.services: dict[int, ServiceRecord] = {}
+            self.containers: dict[int, ContainerRecord] = {}
             self.subscription_products: dict[int, SubscriptionProductRecord] = {}
             self.usages: dict[int, UsageRecord] = {}
             self._subscribed: dict[tuple[int, int], SubscriptionProductRecord] = {}
@@ -72,6 +88,7 @@ class World:
             self.plan = OrderPlan()
             self.deleting_seconds = 5.0
             self.resize_seconds = 0.0
+            self.power_seconds = 1.0
             self.max_containers = self.catalog.max_containers
             self.started_at = self.clock()
             self._ids = {
@@ -81,6 +98,8 @@ class World:
                     "credential",
                     "project",
                     "service",
+                    "container",
+                    "sftp",
                     "subscription_product",
                     "billing_usage",
                 )
@@ -114,7 +133,7 @@ class World:
 
     def next_id(self, kind: str) -> int:
         """The next integer id of ``kind`` (user, credential, project, service,
-        subscription_product, billing_usage)."""
+        container, sftp, subscription_product, billing_usage)."""
         return next(self._ids[kind])
 
     # -- credentials ---------------------------------------------------------------------
@@ -158,23 +177,36 @@ class World:
     # -- time ----------------------------------------------------------------------------
 
     def advance(self) -> None:
-        """Bring every order, deleting project and resizing service up to the clock."""
+        """Bring every order, deleting project, resizing service and power
+        action up to the clock."""
         now = self.clock()
         for order in self.orders.values():
             if order.status not in FINAL_STATUSES:
                 self._progress(order, now)
+        self._remove_deleted_projects(now)
+        for service in self.services.values():
+            if service.resize_due is not None and now >= service.resize_due:
+                self._finish_resize(service, service.resize_due)
+        for container in self.containers.values():
+            if container.due is not None and now >= container.due:
+                self._finish_power(container, container.due)
+
+    def _remove_deleted_projects(self, now: float) -> None:
+        """Remove the projects whose deletion finished by ``now``."""
         for project in list(self.projects.values()):
             since = project.deleting_since
             if since is not None and now - since >= self.deleting_seconds:
                 self._remove_project(project)
-        for service in self.services.values():
-            if service.resize_due is not None and now >= service.resize_due:
-                self._finish_resize(service, service.resize_due)
 
     def _remove_project(self, project: ProjectRecord) -> None:
         del self.projects[project.id]
         for service in [s for s in self.services.values() if s.project_id == project.id]:
-            del self.services[service.id]
+            self._remove_service(service)
+
+    def _remove_service(self, service: ServiceRecord) -> None:
+        del self.services[service.id]
+        for container in self.service_containers(service.id):
+            del self.containers[container.id]
 
     def _progress(self, order: OrderRecord, now: float) -> None:
         plan = order.plan
@@ -186,67 +218,111 @@ class World:
         if order.status == "pending":
             owner = self.users.get(order.user_id) if order.user_id is not None else None
             # The real job re-reads the user when it starts: a suspended
-            # (or deleted) user's order ends `failed` without processing.
+            # (or deleted) user's order ends `failed` (ProcessOrderService#valid?
+            # sets `cancelled`, then fail_process! `failed`) before any project.
             if owner is None or not owner.active:
                 self._finish(order, "failed", started)
                 return
             order.status, order.updated_at = "processing", started
+            self._remove_deleted_projects(started)  # what was gone by then
+            self._start_processing(order, started)
         finished = started + plan.processing_seconds
         if now < finished:
             return
         if plan.outcome == "fail":
-            self._finish(order, "failed", finished)
+            self._fail(order, finished)
         else:
             self._complete(order, finished)
 
     def _finish(self, order: OrderRecord, status: str, at: float) -> None:
         order.status, order.updated_at = status, at
 
-    def _complete(self, order: OrderRecord, at: float) -> None:
-        image_ids = [c.image_id for c in order.containers]
-        existing = self.projects.get(order.existing_project_id or -1)
-        if order.existing_project_id is not None:
-            if existing is None or existing.deleting_since is not None:
-                self._finish(order, "failed", at)
-                return
-            existing.image_ids.extend(image_ids)
-            existing.container_count += len(order.containers)
-            existing.updated_at = at
-            order.project_id = existing.id
-            self._add_services(order, existing.id, at)
-        elif order.user_id is not None:
+    def _start_processing(self, order: OrderRecord, at: float) -> None:
+        """``init_project!`` then the provisioning loop: the project is linked
+        to the order at once; the services the order will get are made."""
+        assert order.user_id is not None
+        project = self.projects.get(order.existing_project_id or -1)
+        if project is None:
+            # A new project; also for an order into a project removed since it
+            # was placed (the order's `deployment` was nullified with it).
             project = ProjectRecord(
                 id=self.next_id("project"),
                 name=order.project_name,
                 user_id=order.user_id,
                 location_id=order.location_id,
                 region_id=order.region_id,
-                image_ids=image_ids,
-                container_count=len(order.containers),
                 skip_ssh=order.skip_ssh,
                 created_at=at,
                 updated_at=at,
             )
             self.projects[project.id] = project
-            order.project_id = project.id
-            self._add_services(order, project.id, at)
+        project.provision = "working"
+        order.project_id = project.id
+        made = order.containers
+        if order.plan.outcome == "fail" and order.plan.built_before_failure is not None:
+            made = made[: order.plan.built_before_failure]
+        order.service_ids = [self._add_service(c, project.id, at).id for c in made]
+
+    def _add_service(self, ordered: OrderedContainer, project_id: int, at: float) -> ServiceRecord:
+        """One service with its one container, asked to run but not yet built.
+        The name is generated as the controller's ``NamesGenerator.name``
+        does it (an adjective, a surname and the project's id), so it is not
+        the label."""
+        service_id = self.next_id("service")
+        adjective = _ADJECTIVES[service_id % len(_ADJECTIVES)]
+        surname = _SURNAMES[service_id // len(_ADJECTIVES) % len(_SURNAMES)]
+        service = ServiceRecord(
+            id=service_id,
+            name=f"{adjective}-{surname}{project_id}",
+            label=ordered.label,
+            project_id=project_id,
+            image_id=ordered.image_id,
+            variant_id=ordered.variant_id,
+            product_id=ordered.product_id,
+            created_at=at,
+            updated_at=at,
+        )
+        self.services[service.id] = service
+        container_id = self.next_id("container")
+        self.containers[container_id] = ContainerRecord(
+            id=container_id,
+            name=f"{service.name}-{container_id}",
+            service_id=service.id,
+            req_state="running",
+            running=False,
+            built=False,
+            created_at=at,
+            updated_at=at,
+        )
+        return service
+
+    def _order_services(self, order: OrderRecord) -> list[ServiceRecord]:
+        return [self.services[i] for i in order.service_ids if i in self.services]
+
+    def _complete(self, order: OrderRecord, at: float) -> None:
+        """``finalize!`` succeeded: the bastion exists, the containers run."""
+        for service in self._order_services(order):
+            service.provision = "ok"
+            for container in self.service_containers(service.id):
+                container.built = True
+                container.running = container.req_state == "running"
+                container.updated_at = at
+        project = self.projects.get(order.project_id or -1)
+        if project is not None:
+            project.provision = "ok"
+            if project.sftp_id is None:
+                project.sftp_id = self.next_id("sftp")
         self._finish(order, "completed", at)
 
-    def _add_services(self, order: OrderRecord, project_id: int, at: float) -> None:
-        """One service per ordered container, as the order job provisions them."""
-        for container in order.containers:
-            service = ServiceRecord(
-                id=self.next_id("service"),
-                name=container.label,
-                label=container.label,
-                project_id=project_id,
-                image_id=container.image_id,
-                variant_id=container.variant_id,
-                product_id=container.product_id,
-                created_at=at,
-                updated_at=at,
-            )
-            self.services[service.id] = service
+    def _fail(self, order: OrderRecord, at: float) -> None:
+        """``fail_process!``: nothing is removed; what was made stays, never
+        deployed, and the project and its services show the failure."""
+        for service in self._order_services(order):
+            service.provision = "failed"
+        project = self.projects.get(order.project_id or -1)
+        if project is not None:
+            project.provision = "failed"
+        self._finish(order, "failed", at)
 
     # -- services ------------------------------------------------------------------------
 
@@ -267,6 +343,32 @@ class World:
             service.product_id = service.resize_to
         service.resize_to = service.resize_due = None
         service.updated_at = at
+
+    def start_power(self, container: ContainerRecord, action: PowerAction) -> None:
+        """Start a power action on a container, finishing after
+        :attr:`power_seconds` (at once when 0). ``req_state`` changes as the
+        worker starts (``Containers::PowerManager``): ``stopped`` for a stop,
+        and for a rebuild, which stops and deletes the container before
+        building it anew; ``running`` for a start or restart. A start or
+        restart of a container never built is a rebuild
+        (``PowerCycleContainerService#perform``)."""
+        now = self.clock()
+        if action in ("start", "restart") and not container.built:
+            action = "rebuild"
+        container.action, container.due = action, now + self.power_seconds
+        container.req_state = "stopped" if action in ("stop", "rebuild") else "running"
+        container.updated_at = now
+        if self.power_seconds <= 0:
+            self._finish_power(container, now)
+
+    def _finish_power(self, container: ContainerRecord, at: float) -> None:
+        if container.action == "stop":
+            container.running = False
+        else:
+            # start, restart, and a rebuild (whose provisioning starts it).
+            container.req_state, container.running, container.built = "running", True, True
+        container.action = container.due = None
+        container.updated_at = at
 
     # -- billing usage --------------------------------------------------------------------
 
@@ -307,6 +409,10 @@ class World:
 
     # -- queries -------------------------------------------------------------------------
 
+    def user_projects(self, user_id: int) -> list[ProjectRecord]:
+        """Every project of the user, those being deleted too."""
+        return [p for p in self.projects.values() if p.user_id == user_id]
+
     def live_projects(self, user_id: int) -> Iterator[ProjectRecord]:
         """The user's projects that are not being deleted."""
         return (
@@ -314,19 +420,26 @@ class World:
         )
 
     def visible_project(self, user: UserRecord, project_id: int) -> ProjectRecord | None:
-        """The project as the user API's ``find_for`` sees it: its owner's, or
-        any project for an admin; None otherwise."""
+        """The project as the user API's ``Deployment.find_for`` sees it
+        (``app/models/concerns/authorization/deployment.rb``): any project
+        for an admin; its owner's while it is not being deleted; None
+        otherwise."""
         project = self.projects.get(project_id)
-        if project is None or (project.user_id != user.id and not user.is_admin):
+        if project is None or user.is_admin:
+            return project
+        if project.user_id != user.id or project.deleting_since is not None:
             return None
         return project
 
     def visible_service(self, user: UserRecord, service_id: int) -> ServiceRecord | None:
-        """The service when its project is visible to ``user``, else None."""
+        """The service as ``Deployment::ContainerService.find_for`` sees it
+        (``app/models/concerns/authorization/container_service.rb``): its
+        project's owner's (even while the project is being deleted) or any
+        for an admin; None otherwise."""
         service = self.services.get(service_id)
-        if service is None or self.visible_project(user, service.project_id) is None:
-            return None
-        return service
+        if service is None or user.is_admin:
+            return service
+        return service if self.projects[service.project_id].user_id == user.id else None
 
     def project_services(self, project_id: int) -> list[ServiceRecord]:
         """The project's services in creation order."""
@@ -334,10 +447,47 @@ class World:
             (s for s in self.services.values() if s.project_id == project_id), key=lambda s: s.id
         )
 
+    def service_containers(self, service_id: int) -> list[ContainerRecord]:
+        """The service's containers, by name (``Deployment::Container.sorted``)."""
+        mine = (c for c in self.containers.values() if c.service_id == service_id)
+        return sorted(mine, key=lambda c: (c.name, c.id))
+
+    def user_containers(self, user_id: int) -> int:
+        """How many containers the user's projects hold, those being deleted
+        too (``User#deployed_containers``, what the quota counts)."""
+        projects = {p.id for p in self.user_projects(user_id)}
+        services = {s.id for s in self.services.values() if s.project_id in projects}
+        return sum(1 for c in self.containers.values() if c.service_id in services)
+
+    def service_state(self, service: ServiceRecord) -> str:
+        """The service's ``current_state``
+        (``app/models/concerns/container_services/state_manager.rb``):
+        ``working`` while an event runs on it (its order processing, a
+        resize, a power action), ``alert`` when the order that made it
+        failed, else ``online`` when a container is asked to run and
+        ``inactive`` when none is."""
+        containers = self.service_containers(service.id)
+        if (
+            service.provision == "working"
+            or service.resize_to is not None
+            or any(c.action is not None for c in containers)
+        ):
+            return "working"
+        if service.provision == "failed":
+            return "alert"
+        return "online" if any(c.req_state == "running" for c in containers) else "inactive"
+
+    def is_locked(self, user: UserRecord) -> bool:
+        """Whether the API refuses the user's credentials whatever the password
+        (see :func:`.accounts.authenticate`)."""
+        if not self.lockout:
+            return False
+        locked = user.locked_at is not None and self.clock() - user.locked_at < LOCK_SECONDS
+        return locked or user.failed_attempts >= MAX_FAILED_ATTEMPTS
+
     def snapshot(self) -> dict[str, object]:
         """What exists, for tests: never passwords or hashes; usage rows only
         counted (a benchmark may seed hundreds of thousands)."""
-        now = self.clock()
         live_credentials: dict[int, int] = {}
         for cred in self.credentials.values():
             live_credentials[cred.user_id] = live_credentials.get(cred.user_id, 0) + 1
@@ -357,7 +507,8 @@ class World:
                 "locale": u.locale,
                 "confirmed": u.confirmed_at is not None,
                 "failed_attempts": u.failed_attempts,
-                "locked": u.locked_at is not None and now - u.locked_at < LOCK_SECONDS,
+                "locked": self.is_locked(u),
+                "locked_at": u.locked_at,
                 "credentials": live_credentials.get(u.id, 0),
             }
             for u in self.users.values()
@@ -390,10 +541,15 @@ class World:
             }
             for s in self.services.values()
         ]
+        containers = [
+            {"id": c.id, "service": c.service_id, "req_state": c.req_state, "state": c.state}
+            for c in self.containers.values()
+        ]
         return {
             "users": users,
             "orders": orders,
             "projects": projects,
             "services": services,
+            "containers": containers,
             "billing_usages": len(self.usages),
         }

@@ -3,8 +3,12 @@ orders, projects and container services, as the controller's
 ``app/controllers/api/`` serves them (``products_controller.rb``,
 ``locations_controller.rb``, ``container_images_controller.rb``,
 ``orders_controller.rb``, ``projects_controller.rb``,
-``container_services/resize_controller.rb``). Orders are visible to their owner
-only; projects and their services to their owner and to any admin."""
+``projects/services_controller.rb``, ``container_services/resize_controller.rb``,
+``container_services/power_controller.rb``,
+``container_services/containers_controller.rb``) and ``GET /api/version``
+(``application_controller.rb``). Orders are visible to their owner only;
+projects to their owner while not being deleted and to any admin; services to
+their project's owner and to any admin."""
 
 from __future__ import annotations
 
@@ -22,23 +26,30 @@ from csonboard.sandbox.computestacks.wire import (
     not_found,
     refused,
     root,
+    ruby_to_i,
+    unknown_call,
     world,
 )
 
 user_api = Blueprint("cs_user", __name__, url_prefix="/api")
 user_api.before_request(require_user)
 
-SERVER_VERSION = "9.3.0"
+SERVER_VERSION = "9.3.1"
+"""The controller's ``VERSION`` file at release 9.3.1."""
 
 
 @user_api.get("/version")
 def version() -> dict[str, object]:
-    """The server version and the API versions it serves."""
-    available = sorted({*DEPRECATED_VERSIONS, LATEST_VERSION})
+    """The server version and the API versions it serves, as
+    ``Api::ApplicationController#version`` computes them:
+    ``api_latest_version`` is the first two parts of the version joined
+    (``93``), not the newest API version VersionCake serves (80), and the
+    available versions are the deprecated then the supported ones."""
+    major, minor = SERVER_VERSION.split(".")[:2]
     return {
         "version": SERVER_VERSION,
-        "api_latest_version": LATEST_VERSION,
-        "api_available_versions": available,
+        "api_latest_version": int(major + minor),
+        "api_available_versions": [*sorted(DEPRECATED_VERSIONS), LATEST_VERSION],
     }
 
 
@@ -123,15 +134,18 @@ def show_order(order_id: str) -> Response:
 
 @user_api.get("/projects")
 def list_projects() -> Response:
-    """The caller's projects, without those being deleted."""
+    """The caller's projects, without those being deleted, by name
+    (``sort_by_name``; ties by id). Those a failed order left are listed."""
     with world() as w:
-        rows = [render.project(w, p) for p in w.live_projects(current_user(w).id)]
+        mine = sorted(w.live_projects(current_user(w).id), key=lambda p: (p.name, p.id))
+        rows = [render.project(w, p) for p in mine]
     return listed("projects", rows)
 
 
 @user_api.get("/projects/<int:project_id>")
 def show_project(project_id: int) -> Response | dict[str, object]:
-    """The owner's (or, for an admin, any) project; else 404 empty."""
+    """The owner's project while it is not being deleted (any, for an admin);
+    else 404 empty."""
     with world() as w:
         project = w.visible_project(current_user(w), project_id)
         return {"project": render.project(w, project)} if project else not_found()
@@ -140,11 +154,13 @@ def show_project(project_id: int) -> Response | dict[str, object]:
 @user_api.get("/projects/<int:project_id>/services")
 def project_services(project_id: int) -> Response:
     """The project's container services (load balancers excluded; the
-    simulator makes none), paginated; 404 empty when the project is not visible."""
+    simulator makes none), paginated. A project not visible (as for
+    :func:`show_project`) is ``404 {"errors":["Unknown project"]}``
+    (``app/controllers/api/projects/base_controller.rb``)."""
     with world() as w:
         project = w.visible_project(current_user(w), project_id)
         if project is None:
-            return not_found()
+            return errors(404, ["Unknown project"])
         rows = [render.service(w, s) for s in w.project_services(project.id)]
     return listed("container_services", rows)
 
@@ -167,9 +183,51 @@ def resize_service(service_id: int) -> Response | tuple[dict[str, object], int]:
     return {}, 202
 
 
+def _service_id(key: str) -> int | None:
+    """The ``:container_service_id`` segment as ActiveRecord casts it; None
+    when it holds a dot (Rails' segment stops there: no route matches)."""
+    return None if "." in key else ruby_to_i(key)
+
+
+@user_api.route("/container_services/<key>/power/<action>", methods=["PUT", "PATCH"])
+def power_service(key: str, action: str) -> Response | tuple[dict[str, object], int]:
+    """``202 {}`` once every container of the service was asked to ``start``,
+    ``stop``, ``restart`` or ``rebuild`` (see :func:`.services.power`); 422
+    for another action; 404 empty for a service the caller may not see,
+    before the action is looked at. ``action`` stops at a dot (a format)."""
+    service_id = _service_id(key)
+    if service_id is None:
+        return unknown_call()
+    with world() as w:
+        service = w.visible_service(current_user(w), service_id)
+        if service is None:
+            return not_found()
+        refusal = services.power(w, service, action.partition(".")[0])
+        if refusal is not None:
+            return refused(refusal)
+    return {}, 202
+
+
+@user_api.get("/container_services/<key>/containers")
+def service_containers(key: str) -> Response | dict[str, object]:
+    """``{"containers": [...]}``: the service's containers by name, as
+    ``app/views/api/containers/_container.rabl`` renders them; not
+    paginated. 404 empty for a service the caller may not see."""
+    service_id = _service_id(key)
+    if service_id is None:
+        return unknown_call()
+    with world() as w:
+        service = w.visible_service(current_user(w), service_id)
+        if service is None:
+            return not_found()
+        return {"containers": [render.container(w, c) for c in w.service_containers(service.id)]}
+
+
 @user_api.delete("/projects/<int:project_id>")
 def delete_project(project_id: int) -> Response | tuple[dict[str, object], int]:
-    """202 ``{}``: the project is marked deleting, hidden, and removed later."""
+    """202 ``{}``: the project is marked deleting, hidden, and removed later.
+    Its owner can no longer see it, so the owner's second delete is 404
+    empty; an admin's is 202 again."""
     with world() as w:
         project = w.visible_project(current_user(w), project_id)
         if project is None:

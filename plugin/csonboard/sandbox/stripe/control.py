@@ -286,6 +286,13 @@ class _Control:
             }
             return json_response(body)
 
+    def forget_idempotency_keys(self) -> Response:
+        """Stripe may prune idempotency keys 24 hours after their first use; this
+        forgets every key now, as a day later (the stand-in otherwise never does)."""
+        check_known(_body(), ())
+        self.account.idempotency.clear()
+        return json_response({"forgotten": True})
+
     def contract(self) -> Response:
         """What was checked against stripe-python's types since the last reset."""
         log = self.account.contract
@@ -379,6 +386,7 @@ def create_control(account: SandboxAccount) -> Blueprint:
         ("/events/<event_id>/deliver", ["POST"], control.redeliver),
         ("/state", ["GET"], control.state),
         ("/contract", ["GET"], control.contract),
+        ("/idempotency/forget", ["POST"], control.forget_idempotency_keys),
         ("/reset", ["POST"], control.reset),
     ]
     for path, methods, view in routes:
