@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from csonboard.computestacks import ComputeStacksClient
 from csonboard.errors import ComputeStacksNotFound, LeaseLost
 from csonboard.ledger import Ledger, Onboarding
+from csonboard.lifecycle.purchases import projects_of
 
 
 @dataclass
@@ -37,11 +38,6 @@ class PowerChange:
     """Services csonboard stopped (or started) now."""
     left_alone: list[int] = field(default_factory=list)
     """Services already stopped by someone else: never touched by csonboard."""
-
-
-def projects_of(ledger: Ledger, onboarding: Onboarding) -> list[int]:
-    """The purchase's projects: those its orders made."""
-    return [o.project_id for o in ledger.onboardings.orders(onboarding.session_id) if o.project_id]
 
 
 def stop_purchase(

@@ -24,21 +24,26 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from csonboard.errors import (
     ComputeStacksNotFound,
     CsonboardError,
     LeaseLost,
-    QueueUnavailable,
     TransientError,
 )
 from csonboard.ledger import Ledger, Onboarding
 from csonboard.ledger.lifecycle import Account, SubscriptionFacts
-from csonboard.ledger.onboardings import IN_PROGRESS
+from csonboard.lifecycle.journal import Journal
 from csonboard.lifecycle.plan_change import change_plan
 from csonboard.lifecycle.policy import Decision, decide
-from csonboard.lifecycle.power import forget_purchase, projects_of, start_purchase, stop_purchase
+from csonboard.lifecycle.power import forget_purchase, start_purchase, stop_purchase
+from csonboard.lifecycle.purchases import (
+    bought_prices,
+    made_by_csonboard,
+    nothing_else_live,
+    out_of_service,
+    projects_of,
+)
 from csonboard.onboarding import Services
 from csonboard.queue import Doorbell
 from csonboard.retry import next_attempt
@@ -54,6 +59,7 @@ class _Pass:
     account: Account
     onboardings: list[Onboarding]
     cs_user_id: int | None
+    journal: Journal
     waiting: list[str] = dataclasses.field(default_factory=list)
     decisions: dict[str, Decision] = dataclasses.field(default_factory=dict)
 
@@ -110,16 +116,22 @@ class LifecycleRunner:
             cs_user_id=work.cs_user_id,
         )
         if left == "pending":  # news arrived during this pass: once more, now
-            self._ring(customer_id)
+            self.doorbell.ring_or_log("account", customer_id)
         elif recheck:
-            self._ring(customer_id, recheck)
+            self.doorbell.ring_or_log("account", customer_id, recheck)
         log.info("lifecycle reconciled", extra={"customer_id": customer_id, "status": status})
 
     def _reconcile(self, account: Account) -> _Pass:
         customer = account.customer_id
         onboardings = self.ledger.onboardings.find(customer_id=customer, limit=10_000)
         done = [o for o in onboardings if o.status == "done" and o.cs_user_id is not None]
-        work = _Pass(account, onboardings, done[0].cs_user_id if done else None)
+        cs_user_id = done[0].cs_user_id if done else None
+        work = _Pass(
+            account,
+            onboardings,
+            cs_user_id,
+            Journal(self.ledger, self.name, customer, cs_user_id),
+        )
         for facts in self.ledger.lifecycle.subscriptions(customer):
             if facts.ours is not False and facts.terminated_at is None:
                 self._subscription(work, facts)
@@ -136,8 +148,7 @@ class LifecycleRunner:
             work.waiting.append(sub_id)
             return
         if onboarding.status == "closed":
-            self._save(
-                work,
+            work.journal.save(
                 dataclasses.replace(facts, ours=False, reason="its checkout provisioned nothing"),
             )
             return
@@ -150,11 +161,10 @@ class LifecycleRunner:
             subscription, past_due_since=facts.past_due_since, policy=self.policy, now=now
         )
         prices = tuple(sorted(i.price_id for i in subscription.items if i.price_id))
-        baseline = facts.price_ids or _bought_prices(self.ledger, onboarding)
+        baseline = facts.price_ids or bought_prices(self.ledger, onboarding)
         if prices != baseline:
             status, reason = change_plan(self.services, self.ledger, onboarding, subscription)
-            self._record(
-                work,
+            work.journal.record(
                 "plan_change" if status == "needs_operator" else "resize",
                 status,
                 reason,
@@ -168,8 +178,7 @@ class LifecycleRunner:
             self._stop(work, onboarding, decision.reason)
         else:
             self._start(work, onboarding)
-        self._save(
-            work,
+        work.journal.save(
             dataclasses.replace(
                 facts,
                 stripe_status=subscription.status,
@@ -196,8 +205,7 @@ class LifecycleRunner:
         start that onboarding (and wait for it); else it is not ours."""
         sessions = self.services.stripe.sessions_of_subscription(facts.subscription_id)
         if not sessions:
-            self._save(
-                work,
+            work.journal.save(
                 dataclasses.replace(
                     facts, ours=False, reason="not sold through a Checkout Session"
                 ),
@@ -207,7 +215,7 @@ class LifecycleRunner:
             if self.ledger.onboardings.start(
                 session_id, livemode=self.services.livemode, source="lifecycle"
             ):
-                self._ring_onboarding(session_id)
+                self.doorbell.ring_or_log("onboarding", session_id)
         return True
 
     def _stop(self, work: _Pass, onboarding: Onboarding, reason: str) -> None:
@@ -215,14 +223,13 @@ class LifecycleRunner:
         change = stop_purchase(self.services.cs, self.ledger, self.name, onboarding, reason)
         sub = onboarding.subscription_id
         if change.changed:
-            shown = _services(change.changed)
-            self._record(work, "stop", "done", f"{reason}: stopped services {shown}", sub)
+            shown = _ids(change.changed)
+            work.journal.record("stop", "done", f"{reason}: stopped services {shown}", sub)
         if change.left_alone:
-            self._record_once(
-                work,
+            work.journal.record_once(
                 "stop",
                 "declined",
-                f"services {_services(change.left_alone)} were already stopped, not by "
+                f"services {_ids(change.left_alone)} were already stopped, not by "
                 "csonboard: left as they are, and csonboard will not start them",
             )
 
@@ -230,11 +237,10 @@ class LifecycleRunner:
         """Back in service: start the services csonboard stopped (only those)."""
         change = start_purchase(self.services.cs, self.ledger, self.name, onboarding)
         if change.changed:
-            self._record(
-                work,
+            work.journal.record(
                 "start",
                 "done",
-                f"paid again: started services {_services(change.changed)} "
+                f"paid again: started services {_ids(change.changed)} "
                 "(those csonboard had stopped)",
                 onboarding.subscription_id,
             )
@@ -246,8 +252,7 @@ class LifecycleRunner:
                 self.services.cs.delete_project(project_id)
         forget_purchase(self.ledger, self.name, onboarding)
         shown = ", ".join(f"#{p}" for p in projects) or "none"
-        self._record(
-            work,
+        work.journal.record(
             "terminate",
             "done",
             f"{reason}; retention ended: deleted projects {shown}",
@@ -262,11 +267,11 @@ class LifecycleRunner:
         does not know (listed now, not assumed)."""
         assert work.cs_user_id is not None
         sub = ending.subscription_id
-        if not self._nothing_else_left(work, ending):
+        customer = work.account.customer_id
+        if not nothing_else_live(self.ledger, customer, work.onboardings, ending):
             return
-        if not _made_by_csonboard(self.ledger, work.onboardings, work.cs_user_id):
-            self._record_once(
-                work,
+        if not made_by_csonboard(self.ledger, work.onboardings, work.cs_user_id):
+            work.journal.record_once(
                 "delete_user",
                 "declined",
                 f"user #{work.cs_user_id} was not created by csonboard: not deleted",
@@ -279,8 +284,7 @@ class LifecycleRunner:
             p.id for p in self.services.cs.list_user_projects(work.cs_user_id) if p.id not in known
         ]
         if unknown:
-            self._record_once(
-                work,
+            work.journal.record_once(
                 "delete_user",
                 "declined",
                 f"user #{work.cs_user_id} has projects csonboard did not make "
@@ -289,18 +293,7 @@ class LifecycleRunner:
             return
         with contextlib.suppress(ComputeStacksNotFound):
             self.services.cs.delete_user(work.cs_user_id)
-        self._record(work, "delete_user", "done", "no other projects through csonboard", sub)
-
-    def _nothing_else_left(self, work: _Pass, ending: Onboarding) -> bool:
-        live = {
-            f.subscription_id
-            for f in self.ledger.lifecycle.subscriptions(work.account.customer_id)
-            if f.terminated_at is None
-        }
-        others = [
-            o for o in work.onboardings if o.status == "done" and o.session_id != ending.session_id
-        ]
-        return all(o.subscription_id and o.subscription_id not in live for o in others)
+        work.journal.record("delete_user", "done", "no other projects through csonboard", sub)
 
     def _align_user(self, work: _Pass) -> None:
         """The user is active while any of the customer's purchases is in service
@@ -309,7 +302,7 @@ class LifecycleRunner:
         ``bypass_billing`` cannot order for free. Only csonboard's own suspension
         is ever lifted; declining is recorded."""
         assert work.cs_user_id is not None
-        out = self._out_of_service(work)
+        out = out_of_service(self.ledger, work.account.customer_id, work.onboardings)
         if out is None:
             return  # nothing bought yet through csonboard
         user = self.services.cs.get_user(work.cs_user_id)
@@ -320,106 +313,31 @@ class LifecycleRunner:
                 # Recorded first: if the answer is lost (or this process dies),
                 # the suspension is still known to be csonboard's, so a payment
                 # lifts it. A retry finds the user active and suspends again.
-                self._set_suspension(work, reason)
+                work.journal.suspension(reason)
                 self.services.cs.suspend_user(user.id)
-                self._record(work, "suspend", "done", reason)
+                work.journal.record("suspend", "done", reason)
             elif ours is None:
-                self._record_once(
-                    work,
+                work.journal.record_once(
                     "suspend",
                     "declined",
                     "already suspended, not by csonboard; left as it is",
                 )
             elif ours != reason:
-                self._set_suspension(work, reason)
+                work.journal.suspension(reason)
             return
         if ours is not None:
             if not user.active:
                 self.services.cs.unsuspend_user(user.id)
-                self._record(
-                    work, "unsuspend", "done", f"a purchase is in service again (was: {ours})"
+                work.journal.record(
+                    "unsuspend", "done", f"a purchase is in service again (was: {ours})"
                 )
-            self._set_suspension(work, None)
+            work.journal.suspension(None)
         elif not user.active:
-            self._record_once(
-                work,
+            work.journal.record_once(
                 "unsuspend",
                 "declined",
                 f"user #{user.id} is suspended, but not by csonboard: not lifted",
             )
-
-    def _out_of_service(self, work: _Pass) -> list[str] | None:
-        """Why each of the customer's purchases is out of service; an empty list
-        when one is in service (or coming: an onboarding in progress); None when
-        the customer bought nothing through csonboard yet."""
-        facts = {
-            f.subscription_id: f
-            for f in self.ledger.lifecycle.subscriptions(work.account.customer_id)
-        }
-        done = [o for o in work.onboardings if o.status == "done"]
-        if any(o.status in IN_PROGRESS for o in work.onboardings):
-            return []
-        if not done:
-            return None
-        out = []
-        for onboarding in done:
-            sub = facts.get(onboarding.subscription_id or "")
-            if sub is None or sub.ours is False:
-                return []  # a one-time purchase, or one not followed: in service
-            if sub.terminated_at is not None:
-                out.append(f"{sub.subscription_id}: terminated")
-            elif sub.wants_suspension:
-                out.append(f"{sub.subscription_id}: {sub.reason}")
-            else:
-                return []
-        return out
-
-    # -- recording under the lease ------------------------------------------------------
-
-    def _save(self, work: _Pass, facts: SubscriptionFacts) -> None:
-        self._check(self.ledger.lifecycle.save_facts(self.name, facts))
-
-    def _set_suspension(self, work: _Pass, reason: str | None) -> None:
-        self._check(
-            self.ledger.lifecycle.set_suspension(self.name, work.account.customer_id, reason)
-        )
-
-    def _record(
-        self, work: _Pass, action: str, status: str, reason: str, subscription_id: str | None = None
-    ) -> None:
-        self._check(
-            self.ledger.lifecycle.record(
-                self.name,
-                work.account.customer_id,
-                action=action,
-                status=status,
-                reason=reason,
-                subscription_id=subscription_id,
-                cs_user_id=work.cs_user_id,
-            )
-        )
-        level = logging.WARNING if status in ("declined", "needs_operator") else logging.INFO
-        log.log(
-            level,
-            "lifecycle %s %s: %s",
-            action,
-            status,
-            reason,
-            extra={"customer_id": work.account.customer_id},
-        )
-
-    def _record_once(self, work: _Pass, action: str, status: str, reason: str) -> None:
-        latest = self.ledger.lifecycle.actions(customer_id=work.account.customer_id, limit=1)
-        if not latest or (latest[0].action, latest[0].status, latest[0].reason) != (
-            action,
-            status,
-            reason,
-        ):
-            self._record(work, action, status, reason)
-
-    def _check(self, held: bool) -> None:
-        if not held:
-            raise LeaseLost(f"lost the lease on customer {self.name}")
 
     # -- failure and scheduling ---------------------------------------------------------
 
@@ -449,46 +367,8 @@ class LifecycleRunner:
                 exc,
                 extra={"customer_id": account.customer_id},
             )
-            self._ring(account.customer_id, retry_at)
-
-    def _ring(self, customer_id: str, eta: datetime | None = None) -> None:
-        try:
-            self.doorbell.ring("account", customer_id, eta)
-        except QueueUnavailable as exc:
-            log.warning("could not schedule customer %s (the sweep will): %s", customer_id, exc)
-
-    def _ring_onboarding(self, session_id: str) -> None:
-        try:
-            self.doorbell.ring("onboarding", session_id)
-        except QueueUnavailable as exc:
-            log.warning("could not ring for onboarding %s (the sweep will): %s", session_id, exc)
+            self.doorbell.ring_or_log("account", account.customer_id, retry_at)
 
 
-def _services(ids: list[int]) -> str:
+def _ids(ids: list[int]) -> str:
     return ", ".join(f"#{i}" for i in ids)
-
-
-def _made_by_csonboard(ledger: Ledger, onboardings: list[Onboarding], user_id: int) -> bool:
-    """Whether one of these onboardings created the ComputeStacks user (rather
-    than finding or adopting it)."""
-    for onboarding in onboardings:
-        for step in ledger.onboardings.steps(onboarding.session_id):
-            result = step.result
-            if (step.step, step.status, result.get("user_id"), result.get("how")) == (
-                "ensure_cs_user",
-                "done",
-                user_id,
-                "created",
-            ):
-                return True
-    return False
-
-
-def _bought_prices(ledger: Ledger, onboarding: Onboarding) -> tuple[str, ...]:
-    """The prices the customer checked out with, from the onboarding's record."""
-    for step in ledger.onboardings.steps(onboarding.session_id):
-        if step.step == "fetch_session":
-            return tuple(
-                sorted(i["price_id"] for i in step.result.get("line_items", []) if i["price_id"])
-            )
-    return ()

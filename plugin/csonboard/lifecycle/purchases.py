@@ -1,0 +1,85 @@
+"""What the ledger says about a customer's purchases (one Checkout Session each):
+their projects, whether each is in service, what was bought, who made the user.
+
+Pure reads of the ledger; no calls. A purchase is in service unless its
+subscription is terminated or wants it stopped (not paid, paused, cancelled); a
+one-time purchase, or one whose subscription csonboard does not follow, is in
+service; an onboarding still in progress counts as in service (it is on its way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from csonboard.ledger import Ledger, Onboarding
+from csonboard.ledger.onboardings import IN_PROGRESS
+
+
+def projects_of(ledger: Ledger, onboarding: Onboarding) -> list[int]:
+    """The purchase's projects: those its orders made."""
+    return [o.project_id for o in ledger.onboardings.orders(onboarding.session_id) if o.project_id]
+
+
+def out_of_service(
+    ledger: Ledger, customer_id: str, onboardings: Sequence[Onboarding]
+) -> list[str] | None:
+    """Why each of the customer's purchases is out of service; an empty list when
+    one is in service; None when the customer bought nothing through csonboard."""
+    if any(o.status in IN_PROGRESS for o in onboardings):
+        return []
+    done = [o for o in onboardings if o.status == "done"]
+    if not done:
+        return None
+    facts = {f.subscription_id: f for f in ledger.lifecycle.subscriptions(customer_id)}
+    out = []
+    for onboarding in done:
+        sub = facts.get(onboarding.subscription_id or "")
+        if sub is None or sub.ours is False:
+            return []
+        if sub.terminated_at is not None:
+            out.append(f"{sub.subscription_id}: terminated")
+        elif sub.wants_suspension:
+            out.append(f"{sub.subscription_id}: {sub.reason}")
+        else:
+            return []
+    return out
+
+
+def nothing_else_live(
+    ledger: Ledger, customer_id: str, onboardings: Sequence[Onboarding], ending: Onboarding
+) -> bool:
+    """Whether every purchase of the customer but ``ending`` is terminated (or had
+    a subscription csonboard no longer follows)."""
+    live = {
+        f.subscription_id
+        for f in ledger.lifecycle.subscriptions(customer_id)
+        if f.terminated_at is None
+    }
+    others = [o for o in onboardings if o.status == "done" and o.session_id != ending.session_id]
+    return all(o.subscription_id and o.subscription_id not in live for o in others)
+
+
+def made_by_csonboard(ledger: Ledger, onboardings: Sequence[Onboarding], user_id: int) -> bool:
+    """Whether one of these onboardings created the ComputeStacks user (rather
+    than finding or adopting it)."""
+    for onboarding in onboardings:
+        for step in ledger.onboardings.steps(onboarding.session_id):
+            result = step.result
+            if (step.step, step.status, result.get("user_id"), result.get("how")) == (
+                "ensure_cs_user",
+                "done",
+                user_id,
+                "created",
+            ):
+                return True
+    return False
+
+
+def bought_prices(ledger: Ledger, onboarding: Onboarding) -> tuple[str, ...]:
+    """The prices the customer checked out with, from the onboarding's record."""
+    for step in ledger.onboardings.steps(onboarding.session_id):
+        if step.step == "fetch_session":
+            return tuple(
+                sorted(i["price_id"] for i in step.result.get("line_items", []) if i["price_id"])
+            )
+    return ()
