@@ -126,7 +126,8 @@ class ComputeStacksRateLimited(ComputeStacksUnavailable):
 
 class ComputeStacksAuthError(ComputeStacksError, PermanentError):
     """401 Not Authorized. Never retried: five wrong passwords lock the user
-    (and every credential it owns) for four hours."""
+    (and every credential it owns); through an API credential the lock does not
+    end by itself, only the unlock e-mail or a web sign-in clears it."""
 
 
 class ComputeStacksNotFound(ComputeStacksError, PermanentError):
