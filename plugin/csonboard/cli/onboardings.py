@@ -11,7 +11,12 @@ import click
 from csonboard.cli.context import Context, pass_context
 from csonboard.cli.output import WHEN, echo_json, echo_table, short_time
 from csonboard.errors import CsonboardError
-from csonboard.ledger import ONBOARDING_STATUSES, Ledger
+from csonboard.ledger import ONBOARDING_STATUSES, Ledger, Onboarding, StepRecord
+from csonboard.ledger.lifecycle import LifecycleAction
+from csonboard.lifecycle.state import ServiceState, purchase_state
+
+_EVERY = 100_000
+"""Enough to list every lifecycle action of one purchase."""
 
 
 @click.group("onboardings")
@@ -78,23 +83,42 @@ def list_onboardings(
 @pass_context
 def show_onboarding(ctx: Context, session_id: str, as_json: bool) -> None:
     """One onboarding: its status, each step's result, attempts and last error,
-    the next attempt, and the ComputeStacks orders it placed."""
+    the next attempt, the ComputeStacks orders it placed, and what followed the
+    money: the purchase's service state, the services csonboard holds stopped,
+    and every lifecycle action done, declined and scheduled for its
+    subscription and for the customer's user since the purchase."""
     ledger = Ledger.open(ctx.settings.ledger_url)
     try:
         onboarding = ledger.onboardings.get(session_id)
         steps = ledger.onboardings.steps(session_id)
         orders = ledger.onboardings.orders(session_id, abandoned=True)
-        subscription = onboarding.subscription_id if onboarding else None
-        lifecycle = ledger.lifecycle.actions(subscription_id=subscription) if subscription else []
+        service = _service(ledger, onboarding, steps) if onboarding else None
+        lifecycle = _lifecycle(ledger, onboarding) if onboarding else []
     finally:
         ledger.close()
     if onboarding is None:
         raise CsonboardError(f"no onboarding for {session_id} in the ledger")
+    held = list(service.stopped_services) if service else []
     if as_json:
-        echo_json({**vars(onboarding), "steps": steps, "orders": orders, "lifecycle": lifecycle})
+        shown_service = (
+            {k: v for k, v in vars(service).items() if k != "stopped_services"} if service else None
+        )
+        echo_json(
+            {
+                **vars(onboarding),
+                "steps": steps,
+                "orders": orders,
+                "service": shown_service,
+                "stopped_services": held,
+                "lifecycle": lifecycle,
+            }
+        )
         return
     for name, value in vars(onboarding).items():
         click.echo(f"{name + ':':<18}{_shown(value)}")
+    click.echo(f"{'service:':<18}{_service_line(onboarding, service)}")
+    if service and service.reason:
+        click.echo(f"{'':<18}reason: {service.reason}")
     click.echo("\nsteps:")
     for step in steps:
         click.echo(
@@ -106,11 +130,29 @@ def show_onboarding(ctx: Context, session_id: str, as_json: bool) -> None:
         if step.result:
             click.echo(f"      result: {json.dumps(step.result, sort_keys=True)}")
     if lifecycle:
-        click.echo(f"\nlifecycle of {subscription}:")
+        whose = " and ".join(
+            filter(
+                None,
+                [
+                    onboarding.subscription_id,
+                    f"the user of {onboarding.customer_id}" if onboarding.customer_id else None,
+                ],
+            )
+        )
+        click.echo(f"\nlifecycle ({whose}):")
         for action in lifecycle:
             when = action.due_at if action.status == "scheduled" else action.done_at
+            scope = "purchase" if action.subscription_id else "user"
             click.echo(
-                f"  {short_time(when)}  {action.action:<11}{action.status:<15}{action.reason}"
+                f"  {short_time(when)}  {action.action:<12}{action.status:<15}{scope:<10}"
+                f"{action.reason}"
+            )
+    if held:
+        click.echo("\nservices csonboard holds stopped:")
+        for stopped in held:
+            click.echo(
+                f"  service #{stopped.service_id}  project {_shown(stopped.project_id)}  "
+                f"{stopped.status:<9}since {short_time(stopped.created_at)}  {stopped.reason}"
             )
     if orders:
         click.echo("\norders:")
@@ -119,6 +161,55 @@ def show_onboarding(ctx: Context, session_id: str, as_json: bool) -> None:
                 f"  unit {order.unit}: {order.order_id} {order.status:<10} "
                 f"project {_shown(order.project_id)}  {order.project_name!r}"
             )
+
+
+def _service(
+    ledger: Ledger, onboarding: Onboarding, steps: list[StepRecord]
+) -> ServiceState | None:
+    """The purchase's service state once its projects exist; None before."""
+    if not any(s.step == "await_project" and s.status == "done" for s in steps):
+        return None
+    return purchase_state(ledger, onboarding)
+
+
+def _service_line(onboarding: Onboarding, service: ServiceState | None) -> str:
+    if service is None:
+        return f"not provisioned (onboarding {onboarding.status})"
+    words = service.state.replace("_", " ")
+    if service.cause:
+        words += f" ({service.cause.replace('_', ' ')})"
+    if service.since:
+        words += f" since {short_time(service.since)}"
+    if service.ends_at:
+        ends = "services stop" if service.in_service else "projects deleted"
+        words += f"; {ends} at {short_time(service.ends_at)}"
+    return words
+
+
+def _lifecycle(ledger: Ledger, onboarding: Onboarding) -> list[LifecycleAction]:
+    """Every lifecycle action of the purchase's subscription, and those of the
+    customer's user (no subscription: suspend, unsuspend...) made since the
+    purchase began; done and declined ones oldest first, then the scheduled
+    ones by due time."""
+    found: dict[int, LifecycleAction] = {}
+    if onboarding.subscription_id:
+        for action in ledger.lifecycle.actions(
+            subscription_id=onboarding.subscription_id, limit=_EVERY
+        ):
+            found[action.id] = action
+    if onboarding.customer_id:
+        for action in ledger.lifecycle.actions(customer_id=onboarding.customer_id, limit=_EVERY):
+            if action.subscription_id is None and action.created_at >= onboarding.created_at:
+                found[action.id] = action
+    scheduled = sorted(
+        (a for a in found.values() if a.status == "scheduled"),
+        key=lambda a: (a.due_at or a.created_at, a.id),
+    )
+    settled = sorted(
+        (a for a in found.values() if a.status != "scheduled"),
+        key=lambda a: (a.done_at or a.created_at, a.id),
+    )
+    return [*settled, *scheduled]
 
 
 def _shown(value: Any) -> str:

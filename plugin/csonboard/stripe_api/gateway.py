@@ -374,6 +374,31 @@ class StripeGateway:
             page = self._client.v1.billing.meters.list({"limit": self._page_size})
             return [records.meter_summary(meter) for meter in page.auto_paging_iter()]
 
+    # -- the buyer's status page: where to pay ------------------------------------------
+    #
+    # Read by the receiver while it renders the page of a purchase that is out of
+    # service for non-payment. One try, no network retries: the page does without
+    # the link rather than keep the buyer waiting. Failure policy as for the worker
+    # calls (StripeUnavailable, StripeRefused, ConfigError); the caller tolerates all.
+
+    def open_invoice_url(self, subscription_id: str) -> str | None:
+        """The address of Stripe's hosted invoice page (``hosted_invoice_url``)
+        for the subscription's newest open invoice, where the customer pays it;
+        None when it has no open invoice or Stripe gives no page for it. The
+        address is Stripe's to hand to the customer; only http(s) ones are
+        returned."""
+        params: dict[str, Any] = {"subscription": subscription_id, "status": "open", "limit": 1}
+        with self._calling(f"list open invoices of subscription {subscription_id}"):
+            page = self._client.v1.invoices.list(
+                params,  # type: ignore[arg-type]
+                {"max_network_retries": 0},
+            )
+        for invoice in page.data:
+            url = field(invoice, "hosted_invoice_url")
+            if isinstance(url, str) and url.startswith(("https://", "http://")):
+                return url
+        return None
+
     # -- guest customers: looking before creating (ensure_stripe_customer) -------------
     #
     # Worker calls, failure policy as for the calls above, plus: "no such

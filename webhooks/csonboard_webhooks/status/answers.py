@@ -3,12 +3,18 @@ tell the buyer about it, and the plain message pages (404, 410, 503, ...)."""
 
 from __future__ import annotations
 
+import logging
+
 from flask import Response, current_app, make_response, render_template
 
+from csonboard.errors import CsonboardError
 from csonboard.ledger import Onboarding
+from csonboard.lifecycle.state import ServiceState, purchase_state
 from csonboard.settings import StatusSettings
 from csonboard_webhooks.status.pages import StatusPages, status_pages
-from csonboard_webhooks.status.progress import Progress, describe, sign_in_open
+from csonboard_webhooks.status.progress import READY_STEP, Progress, describe, sign_in_open
+
+log = logging.getLogger(__name__)
 
 SETTINGS_EXTENSION = "csonboard_status_settings"
 COOKIE = "csonboard_form"
@@ -25,16 +31,51 @@ def status_settings() -> StatusSettings:
     return found
 
 
-def progress_of(pages: StatusPages, onboarding: Onboarding) -> Progress:
+def progress_of(pages: StatusPages, onboarding: Onboarding, *, pay_link: bool = True) -> Progress:
+    """What the buyer is told. Once the project is ready, the purchase's service
+    state is read from the ledger; for one stopped for non-payment (not
+    cancelled) and with ``pay_link``, Stripe is asked once for the open
+    invoice's page (:func:`pay_url_of`)."""
+    steps = pages.ledger.onboardings.steps(onboarding.session_id)
+    service: ServiceState | None = None
+    pay_url: str | None = None
+    if any(s.step == READY_STEP and s.status == "done" for s in steps):
+        service = purchase_state(pages.ledger, onboarding)
+        if pay_link and service.state == "stopped" and service.cause != "canceled":
+            pay_url = pay_url_of(pages, service)
     return describe(
         onboarding,
-        pages.ledger.onboardings.steps(onboarding.session_id),
+        steps,
         support=pages.support,
         refresh_seconds=pages.settings.refresh_seconds,
+        service=service,
+        pay_url=pay_url,
     )
 
 
-def onboarding_of(pages: StatusPages, token: str) -> tuple[Onboarding, Progress] | Response:
+def pay_url_of(pages: StatusPages, service: ServiceState) -> str | None:
+    """Stripe's hosted page of the subscription's open invoice, or None: no
+    subscription, no open invoice, too many lookups this minute, or Stripe not
+    answering (the page then says whom to ask instead)."""
+    if service.subscription_id is None:
+        return None
+    if pages.invoice_lookups.hit("stripe") is not None:
+        log.warning("status page: too many open-invoice lookups; the page goes without the link")
+        return None
+    try:
+        return pages.stripe.open_invoice_url(service.subscription_id)
+    except CsonboardError as exc:
+        log.warning(
+            "status page: cannot read the open invoice of %s from Stripe: %s",
+            service.subscription_id,
+            exc,
+        )
+        return None
+
+
+def onboarding_of(
+    pages: StatusPages, token: str, *, pay_link: bool = True
+) -> tuple[Onboarding, Progress] | Response:
     """The onboarding a status link names, with its progress; or the page to
     answer instead (410 expired, 404 not ours, altered, or unknown)."""
     check = pages.links.read_status_token(token)
@@ -52,13 +93,26 @@ def onboarding_of(pages: StatusPages, token: str) -> tuple[Onboarding, Progress]
             "This link is not valid",
             f"Check that you copied all of it. If you need help with your order, {pages.support}.",
         )
-    return onboarding, progress_of(pages, onboarding)
+    return onboarding, progress_of(pages, onboarding, pay_link=pay_link)
 
 
 def sign_in_state(pages: StatusPages, progress: Progress) -> str:
-    """``open``, ``expired`` (ready, but past the window) or ``not_ready``."""
+    """What the page offers for getting into the control panel:
+
+    - ``open``: the "Open your control panel" button;
+    - ``expired``: ready, past the sign-in window: sign in at the control panel;
+    - ``password``: ready, but one-click sign-in is never offered for this
+      purchase (its onboarding did not create the account): sign in with the
+      account's password, or reset it by e-mail;
+    - ``not_in_service``: the purchase is stopped or terminated: nothing;
+    - ``not_ready``: not ready yet: nothing.
+    """
+    if progress.state in ("stopped", "terminated"):
+        return "not_in_service"
     if progress.state != "ready":
         return "not_ready"
+    if not progress.one_click:
+        return "password"
     if sign_in_open(progress, pages.clock(), pages.settings.sso_window_hours):
         return "open"
     return "expired"

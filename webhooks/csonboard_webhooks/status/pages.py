@@ -30,6 +30,12 @@ made-up session ids; without a cap they would spend the Stripe rate limit the
 worker needs. A buyer past it sees "try again in a moment", and the page
 retries by itself."""
 
+INVOICE_LOOKUPS_PER_MINUTE = 60
+"""Stripe reads of an open invoice's page the status pages may make per minute
+(per receiver process, or shared through a Redis queue): one per view of a
+purchase stopped for non-payment. Past it, the page goes without the "Pay the
+open invoice" link and says whom to ask instead."""
+
 
 @dataclass(frozen=True)
 class StatusPages:
@@ -43,6 +49,7 @@ class StatusPages:
     livemode: bool
     sign_ins: Limiter
     stripe_lookups: Limiter  # /welcome's reads of unknown sessions
+    invoice_lookups: Limiter  # reads of a stopped purchase's open invoice
     clock: Callable[[], datetime]
 
     @property
@@ -84,6 +91,9 @@ def build_pages(
         ),
         stripe_lookups=_limiter(
             settings, doorbell, "stripe-lookups", STRIPE_LOOKUPS_PER_MINUTE, 60.0, clock
+        ),
+        invoice_lookups=_limiter(
+            settings, doorbell, "invoice-lookups", INVOICE_LOOKUPS_PER_MINUTE, 60.0, clock
         ),
         clock=clock,
     )

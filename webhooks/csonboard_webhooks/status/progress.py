@@ -14,6 +14,12 @@ The project is ready once ``await_project`` is done, even if the last step
 (writing ids back to Stripe) is still retrying: that is the operator's
 business, not the buyer's. Every stage's state is said in words as well as
 shown, so nothing is told by colour alone.
+
+Once ready, what the money says comes first: a purchase the lifecycle took out
+of service (``csonboard.lifecycle.state``) is ``stopped`` -- why, in the
+buyer's words, and how to pay when Stripe has an open invoice -- or
+``terminated``. One-click sign-in (:func:`one_click_allowed`) is offered only
+for a purchase in service whose onboarding created the ComputeStacks user.
 """
 
 from __future__ import annotations
@@ -23,8 +29,18 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from csonboard.ledger import Onboarding, StepRecord
+from csonboard.lifecycle.state import ServiceState
 
-State = Literal["in_progress", "retrying", "ready", "awaiting_payment", "failed", "closed"]
+State = Literal[
+    "in_progress",
+    "retrying",
+    "ready",
+    "awaiting_payment",
+    "failed",
+    "closed",
+    "stopped",
+    "terminated",
+]
 StageState = Literal["done", "current", "retrying", "waiting", "failed", "stopped", "not_started"]
 
 STAGES: tuple[tuple[str, str, str], ...] = (
@@ -59,8 +75,11 @@ _BY_STATUS: dict[str, tuple[State, StageState]] = {
 }
 
 # Seconds before the page looks again, by state; None: nothing more will change
-# without a person (ready, closed).
+# without a person (ready, closed, terminated).
 _SLOW = 30
+_STOPPED = 60
+"""A stopped purchase looks again once a minute, so a payment shows (each look
+may read the open invoice from Stripe: not more often)."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +100,15 @@ class Progress:
     stages: tuple[Stage, ...]
     ready_at: datetime | None
     refresh_seconds: int | None
+    pay_url: str | None = None
+    """Stopped for non-payment: Stripe's hosted page of the open invoice."""
+    one_click: bool = False
+    """Whether one-click sign-in may be offered at all (not in the JSON: the
+    page's ``sign_in`` says what the buyer needs to know)."""
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("one_click")
         data["ready_at"] = self.ready_at.isoformat() if self.ready_at else None
         return data
 
@@ -94,9 +119,13 @@ def describe(
     *,
     support: str,
     refresh_seconds: int,
+    service: ServiceState | None = None,
+    pay_url: str | None = None,
 ) -> Progress:
     """The progress of ``onboarding`` for its buyer. ``support`` is how to reach
-    a person, as a phrase ("write to help@example.com")."""
+    a person, as a phrase ("write to help@example.com"). ``service`` is the
+    purchase's service state (None: in service); ``pay_url`` the hosted page of
+    its subscription's open invoice, if Stripe gave one."""
     done = {s.step: s for s in steps if s.status == "done"}
     ready_step = done.get(READY_STEP)
     state, frontier_state = _BY_STATUS.get(onboarding.status, ("in_progress", "current"))
@@ -113,25 +142,105 @@ def describe(
         else:
             stage_state = "not_started"
         stages.append(Stage(key, label, stage_state, _STAGE_WORDS[stage_state]))
-    headline, message = _words(state, support)
+    if state == "ready" and service is not None and not service.in_service:
+        state = "stopped" if service.state == "stopped" else "terminated"
+    if state != "stopped" or service is None or service.cause == "canceled":
+        pay_url = None  # paying an invoice restarts nothing then
+    if state in ("stopped", "terminated") and service is not None:
+        headline, message = _service_words(service, pay_url, support)
+    else:
+        headline, message = _words(state, support)
     refresh: int | None = {
         "ready": None,
         "closed": None,
+        "terminated": None,
         "failed": _SLOW,
         "awaiting_payment": _SLOW,
+        "stopped": _STOPPED,
     }.get(state, refresh_seconds)
     ready_at = None
     if ready_step is not None:
         ready_at = ready_step.finished_at or onboarding.finished_at or onboarding.updated_at
-    return Progress(state, headline, message, tuple(stages), ready_at, refresh)
+    return Progress(
+        state,
+        headline,
+        message,
+        tuple(stages),
+        ready_at,
+        refresh,
+        pay_url=pay_url,
+        one_click=one_click_allowed(steps),
+    )
+
+
+def one_click_allowed(steps: list[StepRecord]) -> bool:
+    """Whether this purchase's onboarding may sign its buyer in with one click:
+    it *created* the ComputeStacks user (``ensure_cs_user`` says ``created``),
+    for a Stripe customer that is not an earlier buyer's joined to this
+    purchase (``ensure_stripe_customer`` neither ``repeat_buyer`` nor naming an
+    ``earlier_session``). Checkout does not verify a guest's email, so a user
+    found, adopted or joined by email may be someone else's account: its owner
+    signs in with their password (docs/security.md)."""
+    done = {s.step: s.result for s in steps if s.status == "done"}
+    user = done.get("ensure_cs_user")
+    customer = done.get("ensure_stripe_customer")
+    if user is None or customer is None or user.get("how") != "created":
+        return False
+    return customer.get("how") != "repeat_buyer" and not customer.get("earlier_session")
 
 
 def sign_in_open(progress: Progress, now: datetime, window_hours: float) -> bool:
     """Whether "Open your control panel" is offered now: the project is ready
-    and became so less than ``window_hours`` ago."""
-    if progress.state != "ready" or progress.ready_at is None:
+    (and in service), the onboarding made the account (:func:`one_click_allowed`),
+    and it became ready less than ``window_hours`` ago."""
+    if progress.state != "ready" or progress.ready_at is None or not progress.one_click:
         return False
     return now - progress.ready_at <= timedelta(hours=window_hours)
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment.day} {moment:%B %Y}"
+
+
+def _service_words(service: ServiceState, pay_url: str | None, support: str) -> tuple[str, str]:
+    """What a buyer is told about a purchase out of service, in their words."""
+    if service.state == "terminated":
+        when = f" on {_day(service.since)}" if service.since else ""
+        return (
+            "Your service has ended",
+            f"Your subscription ended, and the projects of this purchase were deleted{when}. "
+            f"If you have questions, {support}.",
+        )
+    headline = "Your service is paused"
+    if service.cause == "canceled":
+        kept = (
+            f"Your projects are kept until {_day(service.ends_at)}; after that they are deleted."
+            if service.ends_at
+            else "Your projects are kept for a while; after that they are deleted."
+        )
+        return (
+            headline,
+            f"Your subscription has ended, so we have stopped your service. {kept} "
+            f"If you want to keep them, {support}.",
+        )
+    why = {
+        "past_due": "We have not received the payment for your subscription",
+        "unpaid": "The payment for your subscription did not go through after several tries",
+        "paused": "Your subscription is paused",
+        None: "Your subscription is not paid up",
+    }[service.cause]
+    how = (
+        "Pay the open invoice and it starts again within a few minutes."
+        if pay_url
+        else f"To pay and start it again, {support}."
+    )
+    if service.cause == "paused":
+        how = (
+            "It starts again within a few minutes of the subscription being resumed. "
+            + ("You can pay the open invoice below. " if pay_url else "")
+            + f"To resume it, {support}."
+        )
+    return headline, f"{why}, so we have stopped your service. Your data is kept. {how}"
 
 
 def _words(state: State, support: str) -> tuple[str, str]:

@@ -2,11 +2,14 @@
 
 Checks, in order: the status link; that the post did not come from another
 site (``Sec-Fetch-Site``); the form token and the nonce cookie it is bound to
-(login CSRF, docs/security.md); that the project is ready (409) and became
-ready within ``status.sso_window_hours`` (403); the per-purchase rate limit
-(429). Then mints a one-minute ComputeStacks sign-in (admin ``user_sso``) and
-answers 303 to ComputeStacks. ComputeStacks not answering is a 503 page. The
-sign-in token is never logged.
+(login CSRF, docs/security.md); that the purchase is in service (409 when it
+is stopped or terminated); that the project is ready (409); that this
+purchase's onboarding created the ComputeStacks user, not an earlier buyer's
+account joined or adopted by email (403); that it became ready within
+``status.sso_window_hours`` (403); the per-purchase rate limit (429). Then
+mints a one-minute ComputeStacks sign-in (admin ``user_sso``) and answers 303
+to ComputeStacks. ComputeStacks not answering is a 503 page. Every refusal
+mints nothing. The sign-in token is never logged.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def open_control_panel(token: str) -> Response:
     pages = pages_or_none()
     if pages is None:
         return switched_off()
-    found = onboarding_of(pages, token)
+    found = onboarding_of(pages, token, pay_link=False)
     if isinstance(found, Response):
         return found
     onboarding, progress = found
@@ -55,12 +58,37 @@ def open_control_panel(token: str) -> Response:
             "to your status page and press the button again.",
             back=back,
         )
+    if progress.state in ("stopped", "terminated"):
+        # Whatever the button's window: no sign-in for a purchase out of service.
+        text = progress.message
+        if progress.state == "stopped":
+            text = (
+                "While your service is paused, the control panel is not opened from here. "
+                "Your status page says how to start it again."
+            )
+        return _refusal(409, progress.headline, text, back=back)
     if progress.state != "ready" or onboarding.cs_user_id is None:
         return _refusal(
             409,
             "Your service is not ready yet",
             "The button works once your project is ready.",
             back=back,
+        )
+    if not progress.one_click:
+        log.info(
+            "status page: one-click sign-in refused: this purchase did not create the account",
+            extra={"session_id": onboarding.session_id},
+        )
+        STATUS_LOGINS.labels(outcome="refused").inc()
+        return message(
+            403,
+            "Please sign in with your password",
+            "Your purchase was added to an account that already existed, so one-click "
+            f"sign-in is not offered. Sign in at {pages.control_panel} with your email "
+            "address and password; if you do not know the password, use “Forgot password” "
+            "there to get a new one by email.",
+            link=pages.control_panel,
+            link_text="Go to the control panel",
         )
     if not sign_in_open(progress, pages.clock(), pages.settings.sso_window_hours):
         STATUS_LOGINS.labels(outcome="refused").inc()

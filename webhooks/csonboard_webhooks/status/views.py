@@ -12,10 +12,13 @@
 - ``GET /status-theme.css``: the brand colour.
 
 Answers: 404 for a token that is not ours or altered, 410 for an expired one,
-403 for a refused sign-in, 429 past the rate limit, 503 when the ledger,
-Stripe or ComputeStacks cannot be reached or the pages are switched off.
-Stripe is read only for sessions the ledger does not know, at most
-``STRIPE_LOOKUPS_PER_MINUTE`` times a minute per process; nothing here does
+403 for a refused sign-in, 409 for a sign-in before the project is ready or
+while the purchase is stopped or terminated, 429 past the rate limit, 503
+when the ledger, Stripe or ComputeStacks cannot be reached or the pages are
+switched off. Stripe is read only for sessions the ledger does not know (at
+most ``STRIPE_LOOKUPS_PER_MINUTE`` times a minute per process) and for the
+open invoice of a purchase stopped for non-payment (once per page view, at
+most ``INVOICE_LOOKUPS_PER_MINUTE`` times a minute); nothing here does
 onboarding work.
 """
 

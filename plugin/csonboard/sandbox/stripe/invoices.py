@@ -193,8 +193,16 @@ def subscription_of(invoice: Json) -> str | None:
     return subscription_id if isinstance(subscription_id, str) else None
 
 
+def hosted_invoice_url(invoice_id: str) -> str:
+    """Where Stripe's hosted invoice page for ``invoice_id`` would be. Stripe sets
+    ``hosted_invoice_url`` when an invoice is finalized (a draft has none); the
+    stand-in gives the address in Stripe's form and serves no page there."""
+    return f"https://invoice.stripe.com/i/acct_sandbox/test_{invoice_id.removeprefix('in_')}"
+
+
 def finalize(store: Store, events: EventLog, invoice: Json, origin: Origin = AUTOMATIC) -> None:
-    """Draft to ``open``: numbered from its customer's sequence; emits ``invoice.finalized``."""
+    """Draft to ``open``: numbered from its customer's sequence, given its hosted
+    invoice page (:func:`hosted_invoice_url`); emits ``invoice.finalized``."""
     now = store.now()
     customer = store.get("customer", invoice["customer"])
     invoice.update(
@@ -204,6 +212,7 @@ def finalize(store: Store, events: EventLog, invoice: Json, origin: Origin = AUT
         starting_balance=0,
         ending_balance=0,
         auto_advance=True,
+        hosted_invoice_url=hosted_invoice_url(invoice["id"]),
     )
     invoice["status_transitions"]["finalized_at"] = now
     customer["next_invoice_sequence"] += 1

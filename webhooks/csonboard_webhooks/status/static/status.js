@@ -48,6 +48,15 @@
     });
   }
 
+  function showPayLink(address) {
+    // Only Stripe's http(s) address of the open invoice; anything else hides the link.
+    var shown = typeof address === "string" && /^https?:\/\//.test(address);
+    if (shown && byId("pay-link").getAttribute("href") !== address) {
+      byId("pay-link").setAttribute("href", address);
+    }
+    byId("pay").hidden = !shown;
+  }
+
   function apply(data) {
     setText(byId("headline"), data.headline);
     setText(byId("message"), data.message);
@@ -60,6 +69,8 @@
     }
     byId("open-panel").hidden = data.sign_in !== "open";
     byId("sign-in-note").hidden = data.sign_in !== "expired";
+    byId("password-note").hidden = data.sign_in !== "password";
+    showPayLink(data.pay_url);
     byId("refresh").hidden = !data.refresh_seconds;
     setText(byId("checked"), "Last checked at " + new Date().toLocaleTimeString() + ".");
   }
