@@ -5,6 +5,7 @@ that change nothing. End to end on the sandboxes, the worker driven by hand."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -200,17 +201,33 @@ def test_a_session_resumes_at_the_step_that_died_without_redoing_earlier_ones(
     assert len(cs_orders_of(stack, onboarding.cs_user_id)) == 1
 
 
+@pytest.mark.parametrize(
+    "built_before_failure", [None, 1], ids=["failed-at-the-end", "failed-after-one-service"]
+)
 def test_from_step_dry_run_changes_nothing_then_the_replay_places_a_new_order(
-    stack: SandboxStack, env: dict[str, str]
+    stack: SandboxStack, env: dict[str, str], built_before_failure: int | None
 ) -> None:
-    stack.sandbox("computestacks", "orders", {"outcome": "fail"})
+    stack.sandbox(
+        "computestacks",
+        "orders",
+        {"outcome": "fail", "built_before_failure": built_before_failure},
+    )
     try:
         session_id = buy(stack, {WORDPRESS: 1})
         dead = settle(stack, session_id)
     finally:
-        stack.sandbox("computestacks", "orders", {"outcome": "complete"})
+        stack.sandbox(
+            "computestacks", "orders", {"outcome": "complete", "built_before_failure": None}
+        )
     assert (dead.status, dead.step) == ("dead", "await_project")
     [failed_order] = stack.ledger.onboardings.orders(session_id)
+    # The failed order left its project, with the services built before the failure.
+    [leftover] = projects_of(stack, dead.cs_user_id)
+    assert leftover["state"] == "alert" and failed_order.leftover == leftover["id"]
+    built = 2 if built_before_failure is None else built_before_failure
+    assert len(services_of(stack, leftover["id"])) == built
+    assert f"it left project #{leftover['id']} " in (dead.last_error or "")
+    assert f"with {built} service(s)" in (dead.last_error or "")
     before = world(stack)
 
     dry = run(env, "replay", "--session", session_id, "--from-step", "place_order", "--dry-run")
@@ -219,11 +236,22 @@ def test_from_step_dry_run_changes_nothing_then_the_replay_places_a_new_order(
     assert world(stack) == before
     lines = dry.stdout
     assert "dead at await_project: a replay queues it to run from place_order" in lines
+    assert f"first deletes the project(s) failed orders left: #{leftover['id']}" in lines
     assert "✓ fetch_session           done, kept" in lines
     assert '"payment_status": "paid"' in lines  # the recorded result is shown
     assert "↻ place_order             done, would re-run" in lines
     assert "→ await_project           would run" in lines
     assert "→ link_back               would run" in lines
+    assert (
+        f"would call: ComputeStacks DELETE /api/projects/{leftover['id']} (project "
+        f'"Ada Lovelace\'s WordPress 1", {built} service(s), left by failed order '
+        f"{failed_order.order_id}; deleted before ordering again if it is still there in "
+        "state alert)"
+    ) in lines
+    assert f"ComputeStacks GET /api/admin/users/{dead.cs_user_id}/projects" in lines
+    assert lines.index(f"DELETE /api/projects/{leftover['id']}") < lines.index(
+        "ComputeStacks POST /api/orders as the customer"
+    )
     assert f"ComputeStacks POST /api/admin/users/{dead.cs_user_id}/api_credentials" in lines
     assert "ComputeStacks POST /api/orders as the customer for unit 1" in lines
     assert f"{failed_order.order_id} failed project -  -> abandoned" in lines
@@ -233,12 +261,125 @@ def test_from_step_dry_run_changes_nothing_then_the_replay_places_a_new_order(
 
     assert result.exit_code == 0, result.output
     assert f"abandoned, placed anew: {failed_order.order_id}" in result.stdout
+    assert f"deleted before ordering: #{leftover['id']} (order {failed_order.order_id})" in (
+        result.stdout
+    )
     onboarding = settle(stack, session_id)
     assert onboarding.status == "done", onboarding.last_error
     [order] = stack.ledger.onboardings.orders(session_id)
     assert order.order_id != failed_order.order_id and order.project_id
     statuses = sorted(str(o["status"]) for o in cs_orders_of(stack, onboarding.cs_user_id))
     assert statuses == ["completed", "failed"]
+    # The leftover is gone (being deleted); the customer has the new order's project only.
+    assert [p["state"] for p in projects_of(stack, None) if p["id"] == leftover["id"]] in (
+        [],
+        ["deleting"],
+    )
+    live = [p["id"] for p in projects_of(stack, onboarding.cs_user_id) if p["state"] != "deleting"]
+    assert live == [order.project_id]
+    abandoned = stack.ledger.onboardings.orders(session_id, abandoned=True)
+    assert [(o.order_id, o.status, o.left_project_id) for o in abandoned] == [
+        (failed_order.order_id, "leftover_deleted", leftover["id"]),
+        (order.order_id, "completed", None),
+    ]
+    placed = {s.step: s.result for s in stack.ledger.onboardings.steps(session_id)}["place_order"]
+    assert placed["leftovers_deleted"] == [
+        {
+            "order_id": failed_order.order_id,
+            "project_id": leftover["id"],
+            "project_name": "Ada Lovelace's WordPress 1",
+        }
+    ]
+    customer = stack.stripe.v1.customers.retrieve(onboarding.customer_id or "")
+    assert customer.metadata["computestacks_project_ids"] == str(order.project_id)
+    assert stack.ledger.onboardings.projects_of_customer(onboarding.customer_id or "") == [
+        order.project_id
+    ]
+
+
+def test_a_leftover_someone_already_deleted_is_recorded_not_deleted_again(
+    stack: SandboxStack, env: dict[str, str]
+) -> None:
+    stack.sandbox("computestacks", "orders", {"outcome": "fail"})
+    try:
+        session_id = buy(stack, {STATIC: 1})
+        dead = settle(stack, session_id)
+    finally:
+        stack.sandbox("computestacks", "orders", {"outcome": "complete"})
+    [failed_order] = stack.ledger.onboardings.orders(session_id)
+    assert failed_order.leftover is not None
+    stack.cs_admin.delete_project(failed_order.leftover)  # an operator was quicker
+    # Used up by any DELETE of a project, and harmless to the tests after this one.
+    tripwire = {"method": "DELETE", "path": "/api/projects/", "delay": 0.001}
+    armed = stack.sandbox("computestacks", "faults", tripwire)["fault"]["id"]
+
+    result = run(env, "replay", "--session", session_id, "--from-step", "place_order")
+
+    assert result.exit_code == 0, result.output
+    onboarding = settle(stack, session_id)
+    assert onboarding.status == "done", onboarding.last_error
+    faults = stack.http.get(f"{stack.cs_url}/_sandbox/faults", timeout=30).json()["faults"]
+    assert armed in [f["id"] for f in faults]  # no DELETE was sent
+    [abandoned] = [
+        o
+        for o in stack.ledger.onboardings.orders(session_id, abandoned=True)
+        if o.order_id == failed_order.order_id
+    ]
+    assert (abandoned.status, abandoned.leftover) == ("leftover_deleted", None)
+    assert dead.cs_user_id == onboarding.cs_user_id
+
+
+def test_a_leftover_another_order_has_built_on_since_is_never_deleted(
+    stack: SandboxStack, env: dict[str, str]
+) -> None:
+    stack.sandbox("computestacks", "orders", {"outcome": "fail"})
+    try:
+        session_id = buy(stack, {STATIC: 1})
+        dead = settle(stack, session_id)
+    finally:
+        stack.sandbox("computestacks", "orders", {"outcome": "complete"})
+    [failed_order] = stack.ledger.onboardings.orders(session_id)
+    leftover = failed_order.leftover
+    assert leftover is not None and dead.cs_user_id is not None
+    # Someone (the customer, say) orders into the failed order's project, which completes.
+    credential = stack.cs_admin.create_api_credential(dead.cs_user_id, "by hand")
+    into = {"project_id": leftover, "project_name": "by hand", "location_id": 1}
+    container = {"image_variant_id": 1020, "name": "nginx", "resources": {"product_id": 10}}
+    placed = stack.http.post(
+        f"{stack.cs_url}/api/orders",
+        json={"order": {**into, "containers": [container]}},
+        auth=(credential.username, credential.password),
+        timeout=30,
+    )
+    assert placed.status_code == 201, placed.text
+    deadline = time.monotonic() + 10
+    while {p["id"]: p["state"] for p in projects_of(stack, None)}[leftover] != "ok":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    result = run(env, "replay", "--session", session_id, "--from-step", "place_order")
+
+    assert result.exit_code == 0, result.output
+    onboarding = settle(stack, session_id)
+    assert onboarding.status == "done", onboarding.last_error
+    assert {p["id"]: p["state"] for p in projects_of(stack, None)}[leftover] == "ok"  # kept
+    assert f"project #{leftover}, left by failed order {failed_order.order_id}, is 'ok' now: " in (
+        onboarding.note or ""
+    )
+    [order] = stack.ledger.onboardings.orders(session_id)
+    assert order.project_id not in (None, leftover)
+    assert stack.ledger.onboardings.projects_of_customer(onboarding.customer_id or "") == [
+        order.project_id
+    ]
+
+
+def projects_of(stack: SandboxStack, user_id: int | None) -> list[dict[str, object]]:
+    """The simulator's projects (of one user, or all with None), as its state shows them."""
+    return [p for p in stack.cs_state()["projects"] if user_id is None or p["owner"] == user_id]
+
+
+def services_of(stack: SandboxStack, project_id: object) -> list[dict[str, object]]:
+    return [s for s in stack.cs_state()["services"] if s["project"] == project_id]
 
 
 def test_a_session_without_an_onboarding_is_checked_with_stripe_first(

@@ -283,6 +283,70 @@ def test_a_credential_whose_creation_was_cut_off_is_reported_for_an_operator(
     assert place.result["credentials_unaccounted"] == [name]
 
 
+REPLAY = (sys.executable, "-m", "csonboard", "replay")
+CLEANUP_KILL_POINTS = {
+    "delete the leftover, before": {"method": "DELETE", "path": "/api/projects/", "hold": "before"},
+    "delete the leftover, after": {"method": "DELETE", "path": "/api/projects/", "hold": "after"},
+    "order again, after the deletion was recorded": {
+        "method": "POST",
+        "path": "/api/orders",
+        "hold": "before",
+    },
+}
+
+
+@pytest.mark.parametrize("point", list(CLEANUP_KILL_POINTS))
+def test_a_worker_killed_while_cleaning_up_a_failed_order_deletes_and_orders_once(
+    shop: Shop, point: str
+) -> None:
+    shop.post("cs", "orders", {"outcome": "fail"})
+    first = shop.start_worker()
+    session_id = shop.buy()
+    dead = shop.finished(session_id)
+    assert (dead.status, dead.step) == ("dead", "await_project")
+    [failed] = shop.ledger.onboardings.orders(session_id)
+    leftover = failed.leftover
+    assert leftover is not None and f"it left project #{leftover} " in (dead.last_error or "")
+    shop.post("cs", "orders", {"outcome": "complete"})
+    shop.post("cs", "faults", {**CS_HOLD, **CLEANUP_KILL_POINTS[point]})
+
+    replay = subprocess.run(
+        [*REPLAY, "--session", session_id, "--from-step", "place_order"],
+        env=shop.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    shop.wait_until(lambda: shop.get("cs", "held")["held"], f"the held call ({point})")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    # Any further DELETE of a project would use this up: the deletion took
+    # effect (it is released below) or was recorded, so it is never sent again.
+    shop.post("cs", "faults", {"method": "DELETE", "path": "/api/projects/", "delay": 0.001})
+    shop.post("cs", "release", {})  # the server goes on without its caller
+
+    shop.start_worker()
+    onboarding = shop.finished(session_id)
+
+    assert onboarding.status == "done", (onboarding.last_error, shop.log.read_text()[-3000:])
+    state = shop.get("cs", "state")
+    assert sorted(o["status"] for o in state["orders"]) == ["completed", "failed"]  # one new
+    [order] = shop.ledger.onboardings.orders(session_id)
+    assert order.project_id is not None and order.project_id != leftover
+    projects = {p["id"]: p["state"] for p in state["projects"]}
+    assert projects.get(leftover, "deleting") == "deleting"  # deleted (or already removed)
+    assert [p for p, s in projects.items() if s != "deleting"] == [order.project_id]
+    abandoned = shop.ledger.onboardings.orders(session_id, abandoned=True)
+    assert [(o.status, o.left_project_id) for o in abandoned if o.order_id == failed.order_id] == [
+        ("leftover_deleted", leftover)
+    ]
+    assert [f["method"] for f in shop.get("cs", "faults")["faults"]] == ["DELETE"]  # unused
+    metadata = shop.stripe.v1.customers.retrieve(onboarding.customer_id or "").metadata
+    assert metadata["computestacks_project_ids"] == str(order.project_id)
+
+
 @pytest.mark.parametrize("after", [False, True], ids=["before-it-took-effect", "after-it-did"])
 def test_a_worker_killed_while_reporting_usage_bills_each_row_once(shop: Shop, after: bool) -> None:
     shop.env["CSONBOARD_USAGE_INTERVAL_MINUTES"] = "0.01"  # sync every 0.6 s

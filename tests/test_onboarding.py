@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -327,13 +328,65 @@ def test_an_order_computestacks_refuses_is_dead_lettered_with_its_reason(
     assert cs_users(shop)[0]["credentials"] == 0  # deleted although the order failed
 
 
-def test_an_order_that_fails_is_dead_lettered(shop: SandboxStack) -> None:
+def test_an_order_that_fails_is_dead_lettered_naming_the_project_it_left(
+    shop: SandboxStack,
+) -> None:
     shop.sandbox("computestacks", "orders", {"outcome": "fail"})
 
     onboarding = buy(shop, {WORDPRESS: 1})
 
     assert (onboarding.status, onboarding.step) == ("dead", "await_project")
-    assert "ended failed" in (onboarding.last_error or "")
+    # ComputeStacks made the project as processing started and removed nothing.
+    state = shop.cs_state()
+    [project] = state["projects"]
+    assert project["state"] == "alert"
+    assert len([s for s in state["services"] if s["project"] == project["id"]]) == 2
+    [order] = shop.ledger.onboardings.orders(onboarding.session_id)
+    assert (order.status, order.project_id) == ("failed", None)  # not the customer's
+    assert order.left_project_id == order.leftover == project["id"]
+    error = onboarding.last_error or ""
+    assert f"ComputeStacks order {order.order_id} " in error and "ended failed" in error
+    assert (
+        f'it left project #{project["id"]} ("Ada Lovelace\'s WordPress 1") with 2 service(s): '
+        "it is deleted before the purchase is ordered again" in error
+    )
+    assert f"--session {onboarding.session_id} --from-step place_order" in error
+    [left] = result(shop, onboarding, "await_project")["left_behind"]
+    assert (left["order_id"], left["project_id"], left["services"]) == (
+        order.order_id,
+        project["id"],
+        2,
+    )
+    assert shop.ledger.onboardings.projects_of_customer(onboarding.customer_id or "") == []
+
+
+def test_a_project_shown_while_its_order_is_processing_is_not_ready(shop: SandboxStack) -> None:
+    # 9.3.1 links the project as processing starts, before any service exists.
+    shop.sandbox("computestacks", "orders", {"pending_seconds": 0, "processing_seconds": 4})
+    session_id = shop.checkout({WORDPRESS: 1})
+    shop.pay(session_id, name="Ada Lovelace", email="ada@example.com")
+
+    def processing_with_project() -> bool:
+        return any(o["status"] == "processing" and o["project"] for o in cs_orders(shop))
+
+    deadline = time.monotonic() + 20
+    while not processing_with_project():
+        assert time.monotonic() < deadline, cs_orders(shop)
+        time.sleep(0.05)
+    time.sleep(0.5)  # a few polls of await_project meanwhile
+
+    waiting = shop.ledger.onboardings.get(session_id)
+    assert waiting is not None and waiting.status in ("waiting", "running", "pending")
+    assert "await_project" not in {
+        s.step for s in shop.ledger.onboardings.steps(session_id) if s.status == "done"
+    }
+    [order] = shop.ledger.onboardings.orders(session_id)
+    assert (order.status, order.project_id) == ("pending", None)
+    assert cs_orders(shop)[0]["status"] == "processing"  # still, after the look above
+    done = shop.wait_for(session_id)
+    assert done.status == "done", done.last_error
+    [order] = shop.ledger.onboardings.orders(session_id)
+    assert order.status == "completed" and order.project_id == cs_orders(shop)[0]["project"]
 
 
 def test_an_order_stuck_past_the_deadline_is_stuck_and_resumable(tmp_path: Path) -> None:

@@ -14,6 +14,24 @@ Statuses:
 
 Every write by a worker names the lease owner and changes nothing (returns
 False) if the lease has passed to someone else meanwhile.
+
+Orders (one row per ComputeStacks order placed, by unit). ``status`` is
+ComputeStacks's (``pending``, ``processing``, ``completed``, ``failed``,
+``cancelled``) or one of ours; ``project_id`` is the project ComputeStacks made
+for the order, and whose it is depends on the status:
+
+- ``completed``: the customer's project (:attr:`OrderRecord.project_id`);
+- ``failed`` / ``cancelled``: the project the order left behind (ComputeStacks
+  makes the project when processing starts and removes nothing when the order
+  fails), still to be deleted (:attr:`OrderRecord.left_project_id`); NULL when
+  it left none;
+- ``abandoned``: a replay placed a new order for the unit instead; a
+  ``project_id`` is a leftover still to be deleted (``place_order`` deletes it
+  before it orders again);
+- ``leftover_deleted``: abandoned, and the project it left was deleted.
+
+Pending and processing orders have no ``project_id``, even once ComputeStacks
+shows one: a project is the customer's only when its order has completed.
 """
 
 from __future__ import annotations
@@ -47,7 +65,10 @@ ONBOARDING_STATUSES = (
 )
 _DUE = ("pending", "waiting", "failed")
 IN_PROGRESS = ("pending", "running", "waiting", "failed")
+COMPLETED = "completed"
 ABANDONED = "abandoned"  # an order status of ours: a replay placed a new one instead
+LEFTOVER_DELETED = "leftover_deleted"  # abandoned, and the project it left was deleted
+GIVEN_UP = (ABANDONED, LEFTOVER_DELETED)
 # Statuses in which nothing has been provisioned yet, so closing is safe.
 _CLOSABLE = ("pending", "awaiting_payment", "failed", "dead")
 
@@ -95,8 +116,17 @@ class OrderRecord:
     project_name: str
     status: str
     project_id: int | None
+    """The customer's project: set only once the order has completed."""
     placed_at: datetime
     updated_at: datetime
+    left_project_id: int | None = None
+    """The project a failed (or cancelled, then abandoned) order left behind,
+    never the customer's; deleted once ``status`` is ``leftover_deleted``."""
+
+    @property
+    def leftover(self) -> int | None:
+        """The project this order left behind that is still to be deleted."""
+        return None if self.status == LEFTOVER_DELETED else self.left_project_id
 
 
 _FIELDS = list(Onboarding.__dataclass_fields__)
@@ -104,6 +134,19 @@ _FIELDS = list(Onboarding.__dataclass_fields__)
 
 def _onboarding(row: RowMapping) -> Onboarding:
     return Onboarding(**{name: row[name] for name in _FIELDS})
+
+
+def _order(row: RowMapping) -> OrderRecord:
+    """The row's ``project_id`` is the customer's only when the order completed;
+    otherwise it is what the order left behind (see the module docstring)."""
+    fields = dict(row)
+    project_id = fields.pop("project_id")
+    completed = fields["status"] == COMPLETED
+    return OrderRecord(
+        **fields,
+        project_id=project_id if completed else None,
+        left_project_id=None if completed else project_id,
+    )
 
 
 def _step(row: RowMapping) -> StepRecord:
@@ -228,11 +271,15 @@ class OnboardingStore:
                 )
             )
             if "place_order" in forget_steps:
-                # Orders that never produced a project are placed again; their
-                # records stay (abandoned) so that no retry adopts them.
+                # Orders that never completed are placed again; their records
+                # stay (abandoned) so that no retry adopts them, with the project
+                # a failed one left, which place_order deletes before ordering.
                 connection.execute(
                     update(orders)
-                    .where(orders.c.session_id.in_(ids), orders.c.project_id.is_(None))
+                    .where(
+                        orders.c.session_id.in_(ids),
+                        orders.c.status.not_in((COMPLETED, *GIVEN_UP)),
+                    )
                     .values(status=ABANDONED, updated_at=now)
                 )
             connection.execute(
@@ -512,6 +559,9 @@ class OnboardingStore:
         project_id: int | None,
         lease_seconds: float,
     ) -> bool:
+        """Record what ComputeStacks says of an order: ``completed`` with the
+        customer's project, or ``failed``/``cancelled`` with the project it left
+        behind (None if none). False if the lease is lost."""
         now = self._ledger.now()
         with self._ledger.write() as connection:
             if not self._renew(connection, session_id, owner, lease_seconds):
@@ -523,15 +573,46 @@ class OnboardingStore:
             )
             return True
 
+    def leftover_deleted(
+        self, session_id: str, owner: str, order_id: str, *, lease_seconds: float
+    ) -> bool:
+        """Record that the project an abandoned order left was deleted (its id
+        stays, for the record). False if the lease is lost."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            if not self._renew(connection, session_id, owner, lease_seconds):
+                return False
+            connection.execute(
+                update(orders)
+                .where(
+                    orders.c.order_id == order_id,
+                    orders.c.session_id == session_id,
+                    orders.c.status == ABANDONED,
+                )
+                .values(status=LEFTOVER_DELETED, updated_at=now)
+            )
+            return True
+
+    def completed_order_of_project(self, project_id: int) -> str | None:
+        """The completed order (of any onboarding) whose project this is, if any:
+        such a project is a customer's and is never deleted as a leftover."""
+        with self._ledger.read() as connection:
+            found: str | None = connection.execute(
+                select(orders.c.order_id)
+                .where(orders.c.project_id == project_id, orders.c.status == COMPLETED)
+                .limit(1)
+            ).scalar_one_or_none()
+            return found
+
     def orders(self, session_id: str, *, abandoned: bool = False) -> list[OrderRecord]:
         """The orders an onboarding placed, by unit; with ``abandoned``, also
-        those a replay gave up on."""
+        those a replay gave up on (``abandoned``, ``leftover_deleted``)."""
         query = select(orders).where(orders.c.session_id == session_id)
         if not abandoned:
-            query = query.where(orders.c.status != ABANDONED)
+            query = query.where(orders.c.status.not_in(GIVEN_UP))
         with self._ledger.read() as connection:
             rows = connection.execute(query.order_by(orders.c.placed_at, orders.c.unit)).mappings()
-            return [OrderRecord(**row) for row in rows]
+            return [_order(row) for row in rows]
 
     def order_ids_of_user(self, cs_user_id: int) -> set[str]:
         """Every order recorded for a ComputeStacks user, by any onboarding."""
@@ -542,12 +623,17 @@ class OnboardingStore:
             return set(rows.scalars())
 
     def projects_of_customer(self, customer_id: str) -> list[int]:
-        """ComputeStacks project ids of every completed order of a Stripe customer."""
+        """ComputeStacks project ids of every completed order of a Stripe customer
+        (never a project a failed order left behind)."""
         with self._ledger.read() as connection:
             rows = connection.execute(
                 select(orders.c.project_id)
                 .join(onboardings, onboardings.c.session_id == orders.c.session_id)
-                .where(onboardings.c.customer_id == customer_id, orders.c.project_id.is_not(None))
+                .where(
+                    onboardings.c.customer_id == customer_id,
+                    orders.c.status == COMPLETED,
+                    orders.c.project_id.is_not(None),
+                )
                 .order_by(orders.c.placed_at, orders.c.unit)
             )
             return [int(project_id) for project_id in rows.scalars()]

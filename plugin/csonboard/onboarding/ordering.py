@@ -1,20 +1,27 @@
 """``place_order`` and ``await_project``: one ComputeStacks order per unit, placed
-as the customer, then watched until its project exists.
+as the customer, then watched until it has completed.
 
 ComputeStacks has no idempotency keys, so placing is done in this order, each
 line checkpointed before the next side effect:
 
 1. delete API credentials a previous try minted but did not get to delete;
-2. mint a credential for the customer (admin API), record its id;
-3. per unit still without an order: record the intent (project name and the
+2. delete the projects this onboarding's failed orders left behind, once a
+   replay has abandoned those orders (the order row names the project until
+   then; it is marked deleted after the DELETE; one already gone or being
+   deleted is only marked);
+3. mint a credential for the customer (admin API), record its id;
+4. per unit still without an order: record the intent (project name and the
    orders the user already has), POST the order as the customer, record the
    order id at once;
-4. delete the credential (the password was never stored).
+5. delete the credential (the password was never stored).
 
 After a crash between the POST and recording its id, the next try finds the
 order among the user's orders: one it did not know before, that no other
 onboarding recorded, with the intended project name. If it cannot tell which
 order is its own, it stops and asks a person rather than guess.
+
+A project is the customer's only once its order is ``completed``; what a
+failed order leaves is handled in ``leftovers``.
 """
 
 from __future__ import annotations
@@ -24,7 +31,12 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from csonboard.computestacks import ComputeStacksClient, NewOrder, OrderContainer, OrderStatus
+from csonboard.computestacks import (
+    ComputeStacksClient,
+    NewOrder,
+    OrderContainer,
+    OrderStatus,
+)
 from csonboard.errors import (
     ComputeStacksNotFound,
     ComputeStacksValidationError,
@@ -33,6 +45,8 @@ from csonboard.errors import (
     OnboardingRefused,
     StillWaiting,
 )
+from csonboard.ledger.onboardings import LEFTOVER_DELETED
+from csonboard.onboarding import leftovers
 from csonboard.onboarding.run import Run
 
 log = logging.getLogger(__name__)
@@ -46,6 +60,7 @@ def place_order(run: Run) -> dict[str, Any]:
     user_id = run.result("ensure_cs_user")["user_id"]
     progress: dict[str, Any] = run.partial.get(STEP) or {"credentials": [], "intents": {}}
     _delete_leftover_credentials(run, user_id, progress)
+    warnings = leftovers.delete_abandoned(run)
 
     placed = {order.unit for order in run.ledger.onboardings.orders(run.session_id)}
     missing = [unit for unit in units if unit["unit"] not in placed]
@@ -66,7 +81,6 @@ def place_order(run: Run) -> dict[str, Any]:
         finally:
             _delete_credential(run, user_id, progress, credential.id)
     unaccounted = [c["name"] for c in progress["credentials"] if c["id"] is None]
-    warnings = []
     if unaccounted:
         warnings.append(
             f"ComputeStacks user #{user_id} may hold API credential(s) named "
@@ -81,6 +95,15 @@ def place_order(run: Run) -> dict[str, Any]:
         ],
         "credentials_deleted": [c["name"] for c in progress["credentials"] if c["deleted"]],
         "credentials_unaccounted": unaccounted,
+        "leftovers_deleted": [
+            {
+                "order_id": o.order_id,
+                "project_id": o.left_project_id,
+                "project_name": o.project_name,
+            }
+            for o in run.ledger.onboardings.orders(run.session_id, abandoned=True)
+            if o.status == LEFTOVER_DELETED
+        ],
         "warnings": warnings,
     }
 
@@ -233,10 +256,14 @@ def _delete_credential(
 
 
 def await_project(run: Run) -> dict[str, Any]:
-    """Wait, by scheduled re-checks, until every order has its project.
+    """Wait, by scheduled re-checks, until every order has completed. A project
+    ComputeStacks shows while its order is still processing is not ready: it
+    is made before the services, and stays if the order then fails.
 
-    A failed order is dead-lettered (ComputeStacks gives no reason in its API);
-    an order not finished by the deadline marks the onboarding ``stuck``.
+    A failed order is dead-lettered (ComputeStacks gives no reason in its API),
+    naming the project it left, which is recorded on the order row so that
+    ``place_order`` deletes it before ordering again; an order not finished by
+    the deadline marks the onboarding ``stuck``.
     """
     progress: dict[str, Any] = run.partial.get("await_project") or {"polls": 0}
     policy = run.services.policy
@@ -247,22 +274,28 @@ def await_project(run: Run) -> dict[str, Any]:
         run.fields["deadline_at"] = deadline
 
     unfinished = []
+    failed: list[dict[str, Any]] = []
     for record in run.ledger.onboardings.orders(run.session_id):
-        if record.project_id is not None:
+        if record.status == OrderStatus.COMPLETED.value:
             continue
         order = run.services.cs.get_admin_order(record.order_id)
         if order.status == OrderStatus.COMPLETED and order.project_id is not None:
             _update(run, record.order_id, order.status.value, order.project_id)
         elif order.status in FAILED:
-            _update(run, record.order_id, order.status.value, None)
-            raise OnboardingRefused(
-                f"ComputeStacks order {record.order_id} ({record.project_name!r}) ended "
-                f"{order.status.value}. The API gives no reason: look at the user's event log "
-                "in ComputeStacks (a suspended user, quota, capacity?). After fixing it run "
-                f"`csonboard replay --session {run.session_id} --from-step place_order`"
-            )
+            # The project it left, not the customer's: recorded to be deleted.
+            _update(run, record.order_id, order.status.value, order.project_id)
+            failed.append(leftovers.left_behind(run, record, order))
         else:
             unfinished.append(f"{record.order_id} ({order.status.value})")
+    if failed:
+        progress["left_behind"] = failed
+        run.save("await_project", progress)
+        raise OnboardingRefused(
+            f"{'; '.join(leftovers.describe(f) for f in failed)}. The API gives no reason: "
+            "look at the user's event log in ComputeStacks (a suspended user, quota, "
+            f"capacity?). After fixing it run `csonboard replay --session {run.session_id} "
+            "--from-step place_order`"
+        )
     orders = run.ledger.onboardings.orders(run.session_id)
     if not unfinished:
         return {

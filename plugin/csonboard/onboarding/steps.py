@@ -149,7 +149,8 @@ def ensure_stripe_customer(run: Run) -> dict[str, Any]:
 def link_back(run: Run) -> dict[str, Any]:
     """Write the ComputeStacks ids onto the Stripe customer's metadata: the user
     and every project the customer has through csonboard (so a repeat buyer's
-    earlier projects stay listed). The idempotency key is derived from the
+    earlier projects stay listed): the projects of completed orders, never one
+    a failed order left behind. The idempotency key is derived from the
     session and the metadata written, so a replay is answered from Stripe's
     record and a changed value is a new request."""
     customer = run.result("ensure_stripe_customer")["customer_id"]

@@ -8,6 +8,8 @@ at any time, even while a worker runs the onboarding.
 The calls listed follow what the steps in ``csonboard.onboarding`` do; the
 text is derived from the recorded results where they are known (the customer,
 the user, the orders); ids not known yet are shown in braces (``{customer}``).
+Projects failed orders left, which ``place_order`` deletes before it orders
+again, are listed with the DELETE that would remove each.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from csonboard.ledger import Ledger, Onboarding, StepRecord
-from csonboard.ledger.onboardings import OrderRecord
+from csonboard.ledger.onboardings import COMPLETED, OrderRecord
 from csonboard.onboarding import STEP_NAMES
-from csonboard.operations.replay import busy_message, forgotten_steps
+from csonboard.operations.replay import busy_message, forgotten_steps, leftovers_to_delete
 from csonboard.plans import Catalog
 
 StepState = Literal["kept", "rerun", "run"]
@@ -46,6 +48,10 @@ class SessionPreview:
     orders: tuple[OrderRecord, ...]
     abandoned: tuple[OrderRecord, ...]
     """Orders without a project that a replay from place_order gives up on."""
+    leftovers: tuple[OrderRecord, ...] = ()
+    """Orders whose leftover project (``leftover``) ``place_order`` would
+    delete before ordering again: failed orders this replay abandons, and
+    those an earlier replay abandoned whose project is not deleted yet."""
 
 
 def preview_session(
@@ -60,7 +66,7 @@ def preview_session(
     records = {s.step: s for s in ledger.onboardings.steps(session_id)} if onboarding else {}
     orders = tuple(ledger.onboardings.orders(session_id)) if onboarding else ()
     forget = set(forgotten_steps(from_step))
-    abandoned = tuple(o for o in orders if o.project_id is None) if "place_order" in forget else ()
+    abandoned = tuple(o for o in orders if o.status != COMPLETED) if "place_order" in forget else ()
 
     known: dict[str, dict[str, Any]] = {}
     steps = []
@@ -74,7 +80,22 @@ def preview_session(
 
     would_run, verdict = _verdict(ledger, onboarding, session_id, from_step)
     kept_orders = tuple(o for o in orders if o not in abandoned)
-    context = _Context(session_id, known, onboarding, kept_orders, catalog)
+    places = "place_order" not in known
+    leftovers = (
+        tuple(leftovers_to_delete(ledger, session_id, abandoned))
+        if onboarding and would_run and places
+        else ()
+    )
+    if leftovers:
+        shown = ", ".join(f"#{o.leftover}" for o in leftovers)
+        verdict += f"; place_order first deletes the project(s) failed orders left: {shown}"
+    waited = records["await_project"].result if "await_project" in records else {}
+    services = {
+        str(f.get("order_id")): f.get("services")
+        for f in waited.get("left_behind") or []
+        if isinstance(f, dict)
+    }
+    context = _Context(session_id, known, onboarding, kept_orders, catalog, leftovers, services)
     steps = [
         StepPreview(s.step, s.state, s.record, _calls_of(s.step, context) if would_run else ())
         if s.state != "kept"
@@ -82,7 +103,7 @@ def preview_session(
         for s in steps
     ]
     return SessionPreview(
-        session_id, onboarding, verdict, would_run, tuple(steps), orders, abandoned
+        session_id, onboarding, verdict, would_run, tuple(steps), orders, abandoned, leftovers
     )
 
 
@@ -112,6 +133,9 @@ class _Context:
     onboarding: Onboarding | None
     orders: tuple[OrderRecord, ...]
     catalog: Catalog | None
+    leftovers: tuple[OrderRecord, ...] = ()
+    services: Mapping[str, Any] | None = None
+    """Services each failed order's project had, by order id, as recorded."""
 
     def customer(self) -> str:
         kept = self.known.get("ensure_stripe_customer", {}).get("customer_id")
@@ -173,14 +197,22 @@ def _place_order(c: _Context) -> tuple[str, ...]:
     units = c.known.get("resolve_plan", {}).get("units")
     placed = {o.unit for o in c.orders}
     user = c.user()
+    deletes = tuple(_delete_leftover(c, o) for o in c.leftovers)
+    if deletes:
+        users = sorted({o.cs_user_id for o in c.leftovers})
+        deletes = (
+            *(f"ComputeStacks GET /api/admin/users/{u}/projects (their states)" for u in users),
+            *deletes,
+        )
     if units is not None:
         missing = [u for u in units if u["unit"] not in placed]
         if not missing:
-            return ("none: every unit has its order already",)
+            return (*deletes, "none: every unit has its order already")
         what = ", ".join(f"unit {u['unit']} {u['project_name']!r}" for u in missing)
     else:
         what = "each unit bought" + (f" (units {sorted(placed)} have orders)" if placed else "")
     return (
+        *deletes,
         f"ComputeStacks POST /api/admin/users/{user}/api_credentials (a credential for the order)",
         "ComputeStacks GET /api/orders as the customer (orders placed before)",
         f"ComputeStacks POST /api/orders as the customer for {what}",
@@ -188,16 +220,27 @@ def _place_order(c: _Context) -> tuple[str, ...]:
     )
 
 
+def _delete_leftover(c: _Context, order: OrderRecord) -> str:
+    services = (c.services or {}).get(order.order_id)
+    had = f", {services} service(s)" if isinstance(services, int) else ""
+    return (
+        f"ComputeStacks DELETE /api/projects/{order.leftover} (project {order.project_name!r}"
+        f"{had}, left by failed order {order.order_id}; deleted before ordering again "
+        "if it is still there in state alert)"
+    )
+
+
 def _await_project(c: _Context) -> tuple[str, ...]:
     calls = []
     for order in c.orders:
-        if order.project_id is not None:
+        if order.status == COMPLETED:
             continue
         calls.append(f"ComputeStacks GET /api/admin/orders/{order.order_id} until completed")
         if order.status in ("failed", "cancelled"):
+            left = f" and left project #{order.leftover}" if order.leftover is not None else ""
             calls.append(
-                f"order {order.order_id} already {order.status}: this step would fail again; "
-                "--from-step place_order places a new order"
+                f"order {order.order_id} already {order.status}{left}: this step would fail "
+                "again; --from-step place_order deletes what it left and places a new order"
             )
     if not c.orders or "place_order" not in c.known:
         calls.append("ComputeStacks GET /api/admin/orders/{order} for each new order")

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from csonboard.errors import StripeRefused, WebhookRejected
-from csonboard.ledger import EventRecord, IncomingEvent, Ledger, Onboarding
+from csonboard.ledger import EventRecord, IncomingEvent, Ledger, Onboarding, OrderRecord
+from csonboard.ledger.onboardings import ABANDONED, COMPLETED
 from csonboard.onboarding import STEP_NAMES
 from csonboard.operations.ringing import ring_all
 from csonboard.queue import Doorbell
@@ -282,7 +283,8 @@ def _replay_session(
         return Replayed(session_id, False, busy_message(onboarding))
     forget = forgotten_steps(from_step)
     steps = ledger.onboardings.steps(session_id)
-    unplaced = [o for o in ledger.onboardings.orders(session_id) if o.project_id is None]
+    unplaced = [o for o in ledger.onboardings.orders(session_id) if o.status != COMPLETED]
+    leftovers = leftovers_to_delete(ledger, session_id, unplaced if "place_order" in forget else ())
     note = f"replayed by an operator{f' from {from_step}' if from_step else ''}"
     if not ledger.onboardings.requeue([session_id], forget_steps=forget, note=note):
         return Replayed(session_id, False, "a worker took it meanwhile; try again later")
@@ -295,7 +297,24 @@ def _replay_session(
     if "place_order" in forget and unplaced:
         orders = ", ".join(o.order_id for o in unplaced)
         message += f"; order(s) without a project abandoned, placed anew: {orders}"
+    if leftovers and "place_order" not in kept:
+        shown = ", ".join(f"#{o.leftover} (order {o.order_id})" for o in leftovers)
+        message += f"; project(s) failed orders left are deleted before ordering: {shown}"
     return Replayed(session_id, True, message)
+
+
+def leftovers_to_delete(
+    ledger: Ledger, session_id: str, abandoning: Sequence[OrderRecord] = ()
+) -> list[OrderRecord]:
+    """The orders whose leftover project ``place_order`` deletes when it runs next:
+    those already abandoned with their project not yet deleted, and those a
+    replay from place_order is about to abandon (``abandoning``) that left one."""
+    already = [
+        o
+        for o in ledger.onboardings.orders(session_id, abandoned=True)
+        if o.status == ABANDONED and o.leftover is not None
+    ]
+    return already + [o for o in abandoning if o.leftover is not None]
 
 
 def forgotten_steps(from_step: str | None) -> tuple[str, ...]:
