@@ -180,9 +180,14 @@ def _ensure_stripe_customer(c: _Context) -> tuple[str, ...]:
     if session is not None and session.get("customer"):
         return (f"none: the session's customer {session['customer']}",)
     key = f"csonboard-customer-{c.session_id}"
-    if session is not None:
-        return (f"Stripe POST /v1/customers (a guest checkout; idempotency key {key})",)
-    return (f"Stripe POST /v1/customers only for a guest checkout (idempotency key {key})",)
+    guest = "" if session is not None else " (only for a guest checkout)"
+    return (
+        "ComputeStacks GET /api/admin/users/{email}?find_by_email=true and, for a user "
+        f"csonboard made, Stripe GET /v1/customers/{{id}}: a repeat guest's customer{guest}",
+        "Stripe GET /v1/customers/{id} for a customer an earlier try recorded, else "
+        "GET /v1/customers?email=… for one made for this session",
+        f"Stripe POST /v1/customers if none is found (idempotency key {key})",
+    )
 
 
 def _ensure_cs_user(c: _Context) -> tuple[str, ...]:
