@@ -412,6 +412,7 @@ def test_services_are_parsed_with_their_ids(scripted: Scripted) -> None:
             image_id=100,
             variant_id=1000,
             product_id=10,
+            current_state="alert",
         ),
     )
     assert net.sent[0].url.startswith("http://cs.test/api/projects/3/services?page=1")

@@ -16,9 +16,11 @@ Error mapping is described in :mod:`csonboard.computestacks.transport`.
 from __future__ import annotations
 
 import base64
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 from urllib.parse import quote
 
 import requests
@@ -30,6 +32,7 @@ from csonboard.computestacks.models import (
     BillingUsage,
     Container,
     ContainerImage,
+    Listing,
     Location,
     NewOrder,
     NewUser,
@@ -44,6 +47,7 @@ from csonboard.computestacks.models import (
 )
 from csonboard.computestacks.parse import (
     Call,
+    Fields,
     parse_admin_product,
     parse_billing_usage,
     parse_container,
@@ -61,12 +65,16 @@ from csonboard.computestacks.parse import (
 )
 from csonboard.computestacks.transport import (
     PAGE_SIZE,
+    HasId,
+    Pacer,
     RetryPolicy,
     Transport,
     read_fields,
     read_json,
 )
 from csonboard.errors import ComputeStacksNotFound
+
+Row = TypeVar("Row", bound=HasId)
 
 
 class ComputeStacksClient:
@@ -78,9 +86,11 @@ class ComputeStacksClient:
     ``api_version`` adds ``; api_version=NN`` to ``Accept``; omitted by default,
     which every server version accepts. ``attempts`` counts tries of an
     idempotent call (1 disables retries). ``sleep``, ``jitter`` and ``clock``
-    are injected so tests run instantly. ``page_size`` is the ``per_page``
-    asked for when walking lists. ``max_wait`` caps how long a 429's
-    ``RateLimit-Reset`` is waited for inside a call; beyond it the
+    are injected so tests run instantly (``clock`` is Unix time, read against
+    ``RateLimit-Reset``; ``monotonic`` measures the spacing of a
+    :meth:`paced` client). ``page_size`` is the ``per_page`` asked for when
+    walking lists. ``max_wait`` caps how long a 429's ``RateLimit-Reset`` is
+    waited for inside a call; beyond it the
     :class:`~csonboard.errors.ComputeStacksRateLimited` is raised with its
     ``retry_after`` for the caller to reschedule.
     """
@@ -101,6 +111,7 @@ class ComputeStacksClient:
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
         page_size: int = PAGE_SIZE,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
@@ -108,33 +119,39 @@ class ComputeStacksClient:
             raise ValueError("timeout and page_size must be positive")
         self._base_url = base_url
         self._session = session
+        self._password = password
         self._api_version = api_version
         self._timeout = timeout
         self._retry = RetryPolicy(attempts, backoff, max_wait, sleep, jitter)
         self._clock = clock
         self._page_size = page_size
-        accept = "application/json"
-        if api_version is not None:
-            accept += f"; api_version={api_version}"
-        self._http = Transport(
-            base_url,
-            session,
-            auth=(username, password),
-            accept=accept,
-            timeout=timeout,
-            retry=self._retry,
-            clock=clock,
-            page_size=page_size,
-        )
+        self._monotonic = monotonic
+        self._pacer: Pacer | None = None
         self.username = username
+        self._http = self._transport()
+
+    def _transport(self) -> Transport:
+        accept = "application/json"
+        if self._api_version is not None:
+            accept += f"; api_version={self._api_version}"
+        return Transport(
+            self._base_url,
+            self._session,
+            auth=(self.username, self._password),
+            accept=accept,
+            timeout=self._timeout,
+            retry=self._retry,
+            clock=self._clock,
+            page_size=self._page_size,
+            pacer=self._pacer,
+        )
 
     def __repr__(self) -> str:
         return f"ComputeStacksClient({self._base_url!r}, username={self.username!r})"
 
-    def as_user(self, username: str, password: str) -> ComputeStacksClient:
-        """A client with the same session and settings acting as another credential."""
+    def _derive(self, username: str, password: str, pacer: Pacer | None) -> ComputeStacksClient:
         r = self._retry
-        return ComputeStacksClient(
+        client = ComputeStacksClient(
             self._base_url,
             self._session,
             username=username,
@@ -148,7 +165,35 @@ class ComputeStacksClient:
             jitter=r.jitter,
             clock=self._clock,
             page_size=self._page_size,
+            monotonic=self._monotonic,
         )
+        if pacer is not None:
+            client._pacer = pacer
+            client._http = client._transport()
+        return client
+
+    def as_user(self, username: str, password: str) -> ComputeStacksClient:
+        """A client with the same session and settings acting as another
+        credential. A :meth:`paced` client's is paced with it: both share one
+        spacing, as they share the server's per-IP throttle."""
+        return self._derive(username, password, self._pacer)
+
+    def paced(self, requests_per_minute: float) -> ComputeStacksClient:
+        """A client with the same session, credential and settings whose
+        requests start at least ``60 / requests_per_minute`` seconds apart.
+
+        Every HTTP request counts: each page of a list and each retry (a
+        retry's backoff counts towards the spacing). The pause uses the
+        client's ``sleep`` and is measured on its ``monotonic`` clock. This
+        client stays unpaced; pacing an already paced client replaces its
+        rate. ``requests_per_minute`` must be positive and finite (else
+        ValueError)."""
+        if not math.isfinite(requests_per_minute) or requests_per_minute <= 0:
+            raise ValueError("requests_per_minute must be positive and finite")
+        pacer = Pacer(
+            60.0 / requests_per_minute, monotonic=self._monotonic, sleep=self._retry.sleep
+        )
+        return self._derive(self.username, self._password, pacer)
 
     # -- admin: users ---------------------------------------------------------------
 
@@ -249,6 +294,58 @@ class ComputeStacksClient:
         return self._http.fetch_all(
             f"/api/admin/users/{user_id}/projects", "projects", parse_project
         )
+
+    # -- admin: the whole installation ----------------------------------------------------
+
+    def list_all_users(self, *, per_page: int | None = None) -> Listing[User]:
+        """Every user of the installation (``GET /api/admin/users``), all pages.
+
+        The server sorts by last then first name, case-insensitively, with no
+        tiebreaker, so users of one name may come on two pages (kept once) or
+        on none: see :attr:`Listing.missed`. ``per_page`` rows a page (the
+        client's ``page_size`` by default; the server has no maximum, and a
+        page holding everything cannot miss a row). ValueError when
+        ``per_page`` is below 1. Retried when transient."""
+        return self._listing("/api/admin/users", "users", parse_user, per_page)
+
+    def list_all_projects(self, *, per_page: int | None = None) -> Listing[Project]:
+        """Every project of every user (``GET /api/admin/projects``), those being
+        deleted and those a failed order left too, newest first, all pages,
+        each with its owner (``user_id``, ``user_external_id``). A project
+        deleted while the pages are read pulls older ones up a page, which
+        may then be missed (:attr:`Listing.missed`). ``per_page`` as for
+        :meth:`list_all_users`. Retried when transient."""
+        return self._listing("/api/admin/projects", "projects", parse_project, per_page)
+
+    def list_all_services(self, *, per_page: int | None = None) -> Listing[Service]:
+        """Every container service of every project
+        (``GET /api/admin/container_services?all=true``), in full: with its
+        project, image, product, ``current_state`` and owner. All pages.
+
+        The server sorts by label, which is not unique, with no tiebreaker,
+        so services of one label may come on two pages (kept once) or on
+        none: see :attr:`Listing.missed`. ``per_page`` as for
+        :meth:`list_all_users`. Retried when transient."""
+        return self._listing(
+            "/api/admin/container_services",
+            "container_services",
+            parse_service,
+            per_page,
+            params={"all": "true"},
+        )
+
+    def _listing(
+        self,
+        path: str,
+        key: str,
+        parse: Callable[[Fields], Row],
+        per_page: int | None,
+        *,
+        params: dict[str, str] | None = None,
+    ) -> Listing[Row]:
+        if per_page is not None and per_page < 1:
+            raise ValueError("per_page must be positive")
+        return self._http.fetch_listing(path, key, parse, params=params, per_page=per_page)
 
     # -- admin: billing ------------------------------------------------------------------
 

@@ -21,6 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 class OrderStatus(enum.StrEnum):
@@ -366,20 +369,38 @@ class Project:
     """A project (deployment). ``current_state`` is ``working`` while an order
     is processing into it, ``alert`` when its latest order failed (a failed
     order leaves its project), ``deleting`` after a delete, else typically
-    ``ok``."""
+    ``ok``. ``created_at`` is in UTC. ``user_id`` and ``user_external_id``
+    come from the owner (``user``) the admin API adds; None in the user API
+    and when the owner is left out."""
 
     id: int
     name: str
     current_state: str | None
+    created_at: datetime | None = None
+    user_id: int | None = None
+    user_external_id: str | None = None
 
 
 @dataclass(frozen=True)
 class Service:
-    """A container service of a project, as ``GET /api/projects/{id}/services``
-    lists it. ``project_id`` comes from ``project`` (the deployment),
-    ``image_id`` from ``image``, ``variant_id`` from ``image.variant``,
-    ``product_id`` from ``product_id`` (the package's product); each is None
-    when the response leaves it out or null."""
+    """A container service, as ``GET /api/projects/{id}/services`` or the admin
+    ``GET /api/admin/container_services?all=true`` lists it. ``project_id``
+    comes from ``project`` (the deployment), ``image_id`` from ``image``,
+    ``variant_id`` from ``image.variant``, ``product_id`` from ``product_id``
+    (the package's product); each is None when the response leaves it out or
+    null.
+
+    ``current_state`` is ``working`` while an event runs on it (its order, a
+    resize, a power action), ``alert`` when its latest event or the order
+    that made it failed, ``active_alert``, ``unhealthy`` or
+    ``resource_usage`` when monitoring says so, else ``online`` when a
+    container is asked to run and ``inactive`` when none is; None when not
+    sent. It says what the containers are asked to do, not what they do
+    (read
+    :meth:`~csonboard.computestacks.ComputeStacksClient.list_service_containers`
+    for that).
+    ``user_id`` and ``user_external_id`` come from the owner (``user``) the
+    admin API adds; None in the user API."""
 
     id: int
     name: str
@@ -388,6 +409,34 @@ class Service:
     image_id: int | None
     variant_id: int | None
     product_id: int | None
+    current_state: str | None = None
+    user_id: int | None = None
+    user_external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Listing(Generic[T]):
+    """Every row a paged list gave, each once (by id), and how many it said
+    there are.
+
+    ``total`` is the ``Total`` header of the last page read (None when the
+    server sent none). ComputeStacks pages with ``LIMIT``/``OFFSET`` while
+    rows come and go, and sorts some lists by keys that are not unique (a
+    user's name, a service's label), whose ties PostgreSQL may order
+    differently on each page: a row can then come on two pages (kept once)
+    or on none. ``missed`` counts rows the server counted but paging did not
+    return (0 when ``total`` is unknown); read again, with a larger page,
+    before relying on a row being absent."""
+
+    rows: tuple[T, ...]
+    total: int | None
+
+    @property
+    def missed(self) -> int:
+        """``total`` minus the rows read, never below 0; 0 without ``total``."""
+        if self.total is None:
+            return 0
+        return max(0, self.total - len(self.rows))
 
 
 POWER_ACTIONS = ("start", "stop", "restart", "rebuild")

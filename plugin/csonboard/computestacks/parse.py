@@ -193,7 +193,11 @@ def root(data: object, call: Call, key: str) -> Fields:
 
 
 def parse_user(f: Fields) -> User:
-    """A user from the admin API's create/show/update JSON."""
+    """A user from the admin API's create, show, update or index JSON
+    (``app/views/api/admin/users/``: ``create.rabl`` has ``user_group_id``,
+    ``show.v51.rabl`` and ``index.v51.rabl`` have ``user_group {id, name}``
+    instead; the index has no phone, company name or counts, none of which
+    is read). Required: ``id``, ``email`` and ``active``."""
     group = f.opt_obj("user_group")
     group_id = f.opt_integer("user_group_id")
     if group_id is None and group is not None:
@@ -345,20 +349,33 @@ def parse_order(f: Fields) -> Order:
 
 
 def parse_project(f: Fields) -> Project:
-    """A project from the user or admin projects endpoints."""
+    """A project from the user or admin projects endpoints
+    (``app/views/api/projects/show.rabl``, ``app/views/api/admin/projects/show.rabl``).
+    ``id`` and ``name`` are required; ``current_state``, ``created_at`` and
+    the admin API's ``user`` may be absent or null, but are read strictly
+    when present (``created_at`` with its UTC offset)."""
+    user = f.opt_obj("user")
     return Project(
-        id=f.integer("id"), name=f.text("name"), current_state=f.opt_text("current_state")
+        id=f.integer("id"),
+        name=f.text("name"),
+        current_state=f.opt_text("current_state"),
+        created_at=f.opt_instant("created_at"),
+        user_id=user.integer("id") if user else None,
+        user_external_id=user.opt_text("external_id") if user else None,
     )
 
 
 def parse_service(f: Fields) -> Service:
-    """A service from ``{"container_services": [...]}``. ``id``, ``name`` and
-    ``label`` are required; ``project``, ``image``, ``image.variant`` and
-    ``product_id`` may be absent or null, but when present their ids must be
-    integers."""
+    """A service from ``{"container_services": [...]}`` or
+    ``{"container_service": {...}}``. ``id``, ``name`` and ``label`` are
+    required; ``project``, ``image``, ``image.variant``, ``product_id``,
+    ``current_state`` and the admin API's ``user`` may be absent or null, but
+    when present their ids must be integers. An empty ``current_state``
+    reads as None."""
     project = f.opt_obj("project")
     image = f.opt_obj("image")
     variant = image.opt_obj("variant") if image else None
+    user = f.opt_obj("user")
     return Service(
         id=f.integer("id"),
         name=f.text("name"),
@@ -367,6 +384,9 @@ def parse_service(f: Fields) -> Service:
         image_id=image.integer("id") if image else None,
         variant_id=variant.integer("id") if variant else None,
         product_id=f.opt_integer("product_id"),
+        current_state=f.opt_text("current_state") or None,
+        user_id=user.integer("id") if user else None,
+        user_external_id=user.opt_text("external_id") if user else None,
     )
 
 

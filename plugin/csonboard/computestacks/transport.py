@@ -1,5 +1,5 @@
 """HTTP for the ComputeStacks client: one request, its error mapping, retries,
-and pagination. Nothing here knows what the endpoints mean.
+pacing and pagination. Nothing here knows what the endpoints mean.
 
 Error policy. The ComputeStacks controller answers its API in JSON, with a few
 known exceptions (its source: ``app/controllers/concerns/api_response.rb``,
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -48,6 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from csonboard.computestacks.models import Listing
 from csonboard.computestacks.parse import Call, Fields
 from csonboard.errors import (
     ComputeStacksAuthError,
@@ -78,12 +80,14 @@ _CHECK_URL = (
 )
 
 
-class _HasId(Protocol):
+class HasId(Protocol):
+    """A row of a list: de-duplicated by its ``id``."""
+
     @property
     def id(self) -> object: ...
 
 
-T = TypeVar("T", bound=_HasId)
+T = TypeVar("T", bound=HasId)
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,37 @@ class RetryPolicy:
         return delay
 
 
+class Pacer:
+    """Spaces requests at least ``interval`` seconds apart, start to start.
+
+    ``wait`` is called before every request; it sleeps (with the injected
+    ``sleep``) until ``interval`` has passed since the previous request's
+    start on the ``monotonic`` clock. Time spent elsewhere (a retry's
+    backoff, the caller's own work) counts towards the interval. Callers
+    sharing one Pacer are spaced together; a lock keeps two threads from
+    taking the same slot.
+    """
+
+    def __init__(
+        self, interval: float, *, monotonic: Callable[[], float], sleep: Callable[[float], None]
+    ) -> None:
+        self.interval = interval
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next: float | None = None
+
+    def wait(self) -> None:
+        """Return once the next request may start, and book its slot."""
+        with self._lock:
+            slot, now = self._next, self._monotonic()
+            if slot is not None and now < slot:
+                self._sleep(slot - now)
+                # Never earlier than the slot, even if the sleep did not move the clock.
+                now = max(self._monotonic(), slot)
+            self._next = now + self.interval
+
+
 class Transport:
     """Sends requests to one ComputeStacks with one credential."""
 
@@ -129,7 +164,9 @@ class Transport:
         retry: RetryPolicy,
         clock: Callable[[], float],
         page_size: int = PAGE_SIZE,
+        pacer: Pacer | None = None,
     ) -> None:
+        self._pacer = pacer
         self._base_url = base_url.rstrip("/")
         self._session = session
         self._auth = auth
@@ -153,9 +190,12 @@ class Transport:
 
         ``retry`` marks the call idempotent: transient errors are then retried
         per the :class:`RetryPolicy`; otherwise the first error is raised.
+        With a :class:`Pacer`, every attempt waits for its slot first.
         """
         attempt = 1
         while True:
+            if self._pacer is not None:
+                self._pacer.wait()
             try:
                 with timed_computestacks_call(method, path):
                     return self._send_once(method, path, params, body)
@@ -289,25 +329,48 @@ class Transport:
         return max(0.0, reset - self._clock())
 
     def fetch_all(self, path: str, key: str, parse: Callable[[Fields], T]) -> tuple[T, ...]:
-        """Every row of a paginated list, following pages while ``Link`` has ``next``.
+        """The rows of :meth:`fetch_listing` with the client's page size."""
+        return self.fetch_listing(path, key, parse).rows
 
-        Rows are de-duplicated by id, because a row inserted while we page
-        pushes older rows onto the next page; a page that adds nothing new ends
-        the walk, so a server that ignores ``page`` cannot loop us forever.
+    def fetch_listing(
+        self,
+        path: str,
+        key: str,
+        parse: Callable[[Fields], T],
+        *,
+        params: Mapping[str, str] | None = None,
+        per_page: int | None = None,
+    ) -> Listing[T]:
+        """Every row of a paginated list, following pages while ``Link`` has
+        ``next``, with the ``Total`` of the last page read.
+
+        ``params`` are sent with every page, beside ``page`` and ``per_page``
+        (``per_page`` rows a page, the client's page size by default). Rows
+        are de-duplicated by id: a row inserted while we page pushes older
+        rows onto the next page, and ties of a sort key that is not unique
+        may come on two pages. The walk ends at a page without ``next`` or
+        without rows, and at a page adding nothing new once past ``Total``
+        (or at once without ``Total``), so a server that ignores ``page``
+        cannot loop us forever, while a page of repeats inside ``Total`` does
+        not hide the pages after it.
         """
+        size = per_page or self._page_size
+        call = Call("GET", path)
         rows: dict[object, T] = {}
         page = 1
         while True:
-            call = Call("GET", path)
-            response = self.send(
-                "GET", path, params={"page": page, "per_page": self._page_size}, retry=True
-            )
-            fresh = [
-                r for r in map(parse, read_fields(response, call).items(key)) if r.id not in rows
-            ]
+            query: dict[str, str | int] = {**(params or {}), "page": page, "per_page": size}
+            response = self.send("GET", path, params=query, retry=True)
+            listed = [parse(r) for r in read_fields(response, call).items(key)]
+            fresh = [r for r in listed if r.id not in rows]
             rows.update((r.id, r) for r in fresh)
-            if not fresh or "next" not in response.links:
-                return tuple(rows.values())
+            total = _total(response)
+            if (
+                not listed
+                or "next" not in response.links
+                or (not fresh and (total is None or page * size >= total))
+            ):
+                return Listing(tuple(rows.values()), total)
             page += 1
 
     def fetch_shifting(

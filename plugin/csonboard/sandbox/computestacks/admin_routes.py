@@ -1,12 +1,19 @@
 """The admin API, ``/api/admin/...``: users, their API credentials, suspension,
-SSO and projects, a user's billing usage rows, project, admin image, order and
-product reads, as the controller's ``app/controllers/api/admin/`` serves them
-(``users_controller.rb`` and ``users/``, ``subscriptions/billing_usages_controller.rb``,
-``projects_controller.rb``, ``container_images_controller.rb``,
-``orders_controller.rb``, ``products_controller.rb``).
+SSO and projects, a user's billing usage rows, project, container service,
+admin image, order and product reads, as the controller's
+``app/controllers/api/admin/`` serves them (``users_controller.rb`` and
+``users/``, ``subscriptions/billing_usages_controller.rb``,
+``projects_controller.rb``, ``container_services_controller.rb``,
+``container_images_controller.rb``, ``orders_controller.rb``,
+``products_controller.rb``).
 
 Every route needs Basic auth by an admin's credential; anything else is
 ``401 {"errors":["Not Authorized"]}``, never 403.
+
+Lists sorted by a key that is not unique (users by name, container services
+by label) page their ties unstably, as PostgreSQL does: see
+:func:`~.wire.tie_unstable`. Lists sorted by a practically unique key
+(projects by ``created_at``) keep one order.
 """
 
 from __future__ import annotations
@@ -18,18 +25,21 @@ from flask import Blueprint, Response, jsonify, request
 
 from csonboard.sandbox.computestacks import accounts, billing, render
 from csonboard.sandbox.computestacks.auth import require_admin
-from csonboard.sandbox.computestacks.records import ProjectRecord, UserRecord
+from csonboard.sandbox.computestacks.records import ProjectRecord, ServiceRecord, UserRecord
 from csonboard.sandbox.computestacks.state import World
 from csonboard.sandbox.computestacks.wire import (
     bad_request,
     empty,
     errors,
     listed,
+    listed_records,
     not_found,
     paginate,
+    rails_param_given,
     refused,
     root,
     ruby_to_i,
+    tie_unstable,
     unknown_call,
     world,
 )
@@ -54,11 +64,24 @@ def _include_usage() -> bool:
 def list_users() -> Response:
     """All users, sorted by name, as ``index.v51.rabl`` renders them (less than
     a show: no phone, company name, run rate or counts); there are no search
-    parameters at all, only ``?include=balance``."""
+    parameters at all, only ``?include=balance``.
+
+    ``users_controller.rb#index`` pages ``User.sorted`` (``app/models/user.rb``:
+    ``lower(lname), lower(fname)``), which has no unique tiebreaker: users of
+    the same name come in an order that differs between pages, so paging
+    can show one twice and another never (:func:`~.wire.tie_unstable`)."""
+    usage = _include_usage()
     with world() as w:
-        users = sorted(w.users.values(), key=lambda u: (u.lname.lower(), u.fname.lower()))
-        rows = [render.listed_user(w, u, include_usage=_include_usage()) for u in users]
-    return listed("users", rows)
+        users = tie_unstable(
+            w.users.values(), key=lambda u: (u.lname.lower(), u.fname.lower()), ident=_id
+        )
+        return listed_records(
+            "users", users, lambda u: render.listed_user(w, u, include_usage=usage)
+        )
+
+
+def _id(record: UserRecord | ServiceRecord) -> int:
+    return record.id
 
 
 @admin.post("/users")
@@ -241,6 +264,44 @@ def user_billing_usages(key: str) -> Response:
         response = jsonify({"billing_usages": [render.billing_usage(w, r) for r in chunk]})
     response.headers.update(headers)
     return response
+
+
+@admin.get("/container_services")
+def list_container_services() -> Response:
+    """``{"container_services": [...]}``: every container service of every
+    project (those being deleted too), paginated, as
+    ``app/controllers/api/admin/container_services_controller.rb#index``
+    serves ``Deployment::ContainerService.all.sorted`` through
+    ``app/views/api/admin/container_services/index.rabl``.
+
+    The template checks ``params[:all]`` for truthiness: any value given,
+    ``all=false`` and ``all=0`` included, renders each service in full
+    (:func:`.render.admin_service`); see :func:`~.wire.rails_param_given`.
+
+    ``sorted`` is ``order(:label)`` (``app/models/deployment/container_service.rb``)
+    and labels are not unique: services of one label come in an order that
+    differs between pages, so paging can show one twice and another never
+    (:func:`~.wire.tie_unstable`)."""
+    full = rails_param_given("all")
+    with world() as w:
+        services = tie_unstable(w.services.values(), key=lambda s: s.label, ident=_id)
+        return listed_records(
+            "container_services", services, lambda s: render.admin_service(w, s, full=full)
+        )
+
+
+@admin.get("/container_services/<key>")
+def show_container_service(key: str) -> Response | dict[str, object]:
+    """``{"container_service": {...}}`` (``show.rabl``: the service in full),
+    whoever owns it; ``Deployment::ContainerService.find_by id:``, then
+    ``api_obj_missing`` without a message: an unknown id is 404 with an empty
+    body. The id is cast as ActiveRecord casts it (``"12abc"`` is 12); Rails'
+    ``:id`` stops at a dot (the rest is a format suffix)."""
+    with world() as w:
+        found = w.services.get(ruby_to_i(key.partition(".")[0]))
+        if found is None:
+            return not_found()
+        return {"container_service": render.admin_service(w, found, full=True)}
 
 
 @admin.get("/container_images/<int:image_id>")

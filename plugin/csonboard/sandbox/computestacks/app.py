@@ -186,6 +186,13 @@ def _register_missing_actions(app: Flask) -> None:
         ("/api/admin/users/<key>/api_credentials/<int:credential_id>", "GET"),
         ("/api/admin/orders", "POST"),
         ("/api/admin/projects/<int:project_id>", "DELETE"),
+        # `resources :container_services`: only `index` and `show` exist.
+        ("/api/admin/container_services", "POST"),
+        ("/api/admin/container_services/new", "GET"),
+        ("/api/admin/container_services/<key>/edit", "GET"),
+        ("/api/admin/container_services/<key>", "PATCH"),
+        ("/api/admin/container_services/<key>", "PUT"),
+        ("/api/admin/container_services/<key>", "DELETE"),
         # `resources :power` and `resources :containers` under a service: only
         # `update` and `index` exist.
         ("/api/container_services/<key>/power", "GET"),

@@ -166,7 +166,9 @@ class ServiceRecord:
     ordered container, each with one container). ``resize_to`` and
     ``resize_due`` describe a resize in progress: the product changes to
     ``resize_to`` once the clock reaches ``resize_due``. ``provision`` is how
-    the order that made it went."""
+    the order that made it went. ``override_autoremove`` is the column of
+    that name (``db/schema.rb``: false by default; nothing the simulator
+    serves changes it)."""
 
     id: int
     name: str
@@ -180,6 +182,7 @@ class ServiceRecord:
     provision: Provision = "working"
     resize_to: int | None = None
     resize_due: float | None = None
+    override_autoremove: bool = False
 
 
 @dataclass

@@ -185,16 +185,27 @@ def listed_user(w: World, u: UserRecord, *, include_usage: bool = False) -> dict
     return body
 
 
-def short_user(u: UserRecord | None) -> dict[str, object] | None:
-    """The short user block of admin orders and projects."""
-    if u is None:
-        return None
+def admin_short_user(u: UserRecord) -> dict[str, object]:
+    """``app/views/api/admin/users/_short.rabl``, the ``user`` of admin
+    projects, container services and billing usage rows. ``User#full_name``
+    is ``"#{fname} #{lname}"``, not stripped."""
     return {
         "id": u.id,
-        "full_name": f"{u.fname} {u.lname}".strip(),
+        "full_name": f"{u.fname} {u.lname}",
         "email": u.email,
         "external_id": u.external_id,
+        "labels": u.labels,
     }
+
+
+def short_user(u: UserRecord | None) -> dict[str, object] | None:
+    """The user block of admin orders (``app/views/api/admin/orders/show.rabl``):
+    :func:`admin_short_user` without ``labels``."""
+    if u is None:
+        return None
+    body = admin_short_user(u)
+    del body["labels"]
+    return body
 
 
 # -- catalog ---------------------------------------------------------------------------
@@ -441,10 +452,7 @@ def project(w: World, p: ProjectRecord, *, admin: bool = False) -> dict[str, obj
     }
     if admin:
         owner = w.users.get(p.user_id)
-        short = short_user(owner)
-        if short is not None and owner is not None:
-            short["labels"] = owner.labels
-        body["user"] = short
+        body["user"] = admin_short_user(owner) if owner is not None else None
     else:
         loc = w.catalog.locations[p.location_id]
         region = w.catalog.regions[p.region_id]
@@ -559,6 +567,38 @@ def service(w: World, s: ServiceRecord) -> dict[str, object]:
     }
 
 
+def admin_service(w: World, s: ServiceRecord, *, full: bool) -> dict[str, object]:
+    """A container service of the admin API
+    (``app/views/api/admin/container_services/``).
+
+    ``full`` (``show.rabl``, and ``index.rabl`` with ``params[:all]``): the
+    user API's partial (:func:`service`) plus ``override_autoremove`` and the
+    owner (``child :user`` through the deployment, ``users/_short.rabl``);
+    ``project`` is rendered twice by the templates, the same both times.
+    Otherwise (``index.rabl`` without ``all``): only ``id``, ``name``,
+    ``label``, ``override_autoremove``, the times, ``project {id, name}`` and
+    the owner. Rabl leaves ``user`` out when there is none (the simulator
+    removes a user's projects with the user, so there always is)."""
+    p = w.projects[s.project_id]
+    if full:
+        body = service(w, s)
+        body["override_autoremove"] = s.override_autoremove
+    else:
+        body = {
+            "id": s.id,
+            "name": s.name,
+            "label": s.label,
+            "override_autoremove": s.override_autoremove,
+            "created_at": iso(s.created_at),
+            "updated_at": iso(s.updated_at),
+        }
+    body["project"] = {"id": p.id, "name": p.name}
+    owner = w.users.get(p.user_id)
+    if owner is not None:
+        body["user"] = admin_short_user(owner)
+    return body
+
+
 def container(w: World, c: ContainerRecord) -> dict[str, object]:
     """A container (partial ``app/views/api/containers/_container.rabl``).
 
@@ -635,14 +675,7 @@ def billing_usage(w: World, row: UsageRecord) -> dict[str, object]:
         body["subscription_product"] = rendered
     user = w.users.get(row.user_id)
     if user is not None:
-        # api/admin/users/_short.rabl; User#full_name is "#{fname} #{lname}".
-        body["user"] = {
-            "id": user.id,
-            "full_name": f"{user.fname} {user.lname}",
-            "email": user.email,
-            "external_id": user.external_id,
-            "labels": user.labels,
-        }
+        body["user"] = admin_short_user(user)
     return body
 
 

@@ -5,13 +5,14 @@ and access to the world."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeVar
-from urllib.parse import quote_plus
+from typing import Any, TypeVar
+from urllib.parse import quote_plus, unquote_plus
 
 from flask import Response, abort, current_app, g, jsonify, request
 
@@ -145,10 +146,7 @@ def paginate(rows: Sequence[T]) -> tuple[Sequence[T], dict[str, str]]:
     is the request's own query with ``page`` replaced, sorted and escaped as
     Rails' ``to_query`` does (a ``per_page`` not sent is not added).
     """
-    per_page = ruby_to_i(_param("per_page"))
-    if per_page <= 0:
-        per_page = DEFAULT_PER_PAGE
-    page = max(ruby_to_i(_param("page")), 1)
+    page, per_page = page_window()
     total_pages = max(1, math.ceil(len(rows) / per_page))
     pages: dict[str, int] = {}
     if page > 1:
@@ -160,6 +158,60 @@ def paginate(rows: Sequence[T]) -> tuple[Sequence[T], dict[str, str]]:
         headers["Link"] = ", ".join(_link(number, rel) for rel, number in pages.items())
     offset = (page - 1) * per_page
     return rows[offset : offset + per_page], headers
+
+
+def page_window() -> tuple[int, int]:
+    """``(page, per_page)`` of the request, read as :func:`paginate` reads them."""
+    per_page = ruby_to_i(_param("per_page"))
+    if per_page <= 0:
+        per_page = DEFAULT_PER_PAGE
+    return max(ruby_to_i(_param("page")), 1), per_page
+
+
+def tie_unstable(rows: Iterable[T], key: Callable[[T], Any], ident: Callable[[T], int]) -> list[T]:
+    """``rows`` sorted by ``key``, rows whose keys tie in an order that depends
+    on the request's page window, as PostgreSQL returns them.
+
+    The controller pages ``ORDER BY <key>`` with ``LIMIT per_page OFFSET
+    (page - 1) * per_page`` and no unique tiebreaker. PostgreSQL promises no
+    order among ties, and the order it does produce changes with the plan:
+    a bounded (top-N) heap sort keeps ``LIMIT + OFFSET`` rows, so which of
+    the tied rows land in that window, and in what order, depends on the
+    window. Two pages of the same list are two different sorts: a row tied
+    across a page boundary can come on both pages or on neither, while
+    ``Total`` (a separate ``COUNT``) is right. The simulator orders ties by a
+    hash of (row id, ``offset + limit``): the same request always answers
+    the same, different pages disagree.
+    """
+    page, per_page = page_window()
+    bound = page * per_page
+    return sorted(rows, key=lambda row: (key(row), _tie_rank(ident(row), bound)))
+
+
+def _tie_rank(row_id: int, bound: int) -> bytes:
+    return hashlib.blake2b(f"{row_id}:{bound}".encode(), digest_size=8).digest()
+
+
+def rails_param_given(name: str) -> bool:
+    """Whether ``params[name]`` is truthy in Ruby, for a parameter of the query.
+
+    Any value is: ``"false"``, ``"0"`` and the empty string (``?all=``) too,
+    and ``name[]=...`` or ``name[k]=...`` (an array or a hash). Only a
+    parameter that is absent, or whose last occurrence has no ``=`` at all,
+    is not: Rack 2 and Rack 3.0 read ``?all`` as nil (Rack 3.1 reads it as
+    an empty string, which would count; the release pins no Rack version,
+    and the simulator keeps the reading Rails has long had). The last
+    occurrence of a repeated name wins. Parameters of a request body
+    (Rails merges a JSON body into ``params``) are not looked at.
+    """
+    given = False
+    for pair in request.query_string.decode("latin-1").split("&"):
+        raw_name, equals, _ = pair.partition("=")
+        full = unquote_plus(raw_name)
+        if full.split("[", 1)[0] != name:
+            continue
+        given = bool(equals) or full != name
+    return given
 
 
 def _param(name: str) -> str | None:
@@ -179,5 +231,16 @@ def listed(key: str | None, rows: Sequence[object]) -> Response:
     """A paginated list under ``key`` (a bare array when ``key`` is None)."""
     chunk, headers = paginate(rows)
     response = jsonify({key: list(chunk)} if key else list(chunk))
+    response.headers.update(headers)
+    return response
+
+
+def listed_records(
+    key: str, records: Sequence[T], render: Callable[[T], dict[str, object]]
+) -> Response:
+    """A paginated list under ``key`` of the requested page of ``records``,
+    each rendered by ``render`` (only that page's are rendered)."""
+    chunk, headers = paginate(records)
+    response = jsonify({key: [render(r) for r in chunk]})
     response.headers.update(headers)
     return response
