@@ -418,3 +418,41 @@ def test_scheduled_actions_survive_a_restart_and_show_to_operators(tmp_path: Pat
         fresh.doorbell.close()
         fresh.ledger.close()
         assert not active(shop, onboarding)
+
+
+def test_a_cancellation_learnt_late_keeps_its_whole_retention() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from csonboard.lifecycle.policy import decide
+    from csonboard.settings import LifecycleSettings
+    from csonboard.stripe_api import Subscription
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    ended = now - timedelta(days=40)  # its webhooks were lost; csonboard learns of it now
+    canceled = Subscription(
+        id="sub_1",
+        status="canceled",
+        customer="cus_1",
+        cancel_at_period_end=False,
+        cancel_at=None,
+        canceled_at=int(ended.timestamp()),
+        ended_at=int(ended.timestamp()),
+        items=(),
+        metadata={},
+    )
+    policy = LifecycleSettings(retention_days=30)
+
+    first = decide(canceled, past_due_since=None, policy=policy, now=now)
+    assert first.stop and not first.terminate
+    assert first.ended_seen_at == now
+    assert [(a, due) for a, due, _ in first.planned] == [("terminate", now + timedelta(days=30))]
+
+    later = now + timedelta(days=30)
+    again = decide(
+        canceled, past_due_since=None, ended_seen_at=first.ended_seen_at, policy=policy, now=later
+    )
+    assert again.terminate
+
+    # Seen on time, the retention counts from the end, as before.
+    on_time = decide(canceled, past_due_since=None, ended_seen_at=ended, policy=policy, now=now)
+    assert on_time.terminate

@@ -10,12 +10,14 @@ from datetime import timedelta
 import requests
 
 from csonboard.computestacks import ComputeStacksClient
-from csonboard.errors import ConfigError, LedgerUnavailable
+from csonboard.drift import Drift, Repairer
+from csonboard.drift import due as drift_due_now
+from csonboard.errors import ConfigError, CsonboardError, LedgerUnavailable
 from csonboard.ledger import Ledger
 from csonboard.lifecycle import LifecycleRunner
 from csonboard.onboarding import Onboarder, Services
 from csonboard.plans import Catalog, load_catalog
-from csonboard.queue import open_doorbell
+from csonboard.queue import Doorbell, open_doorbell
 from csonboard.routes import checkout_routes, lifecycle_routes
 from csonboard.settings import Settings
 from csonboard.stripe_api import StripeGateway
@@ -101,6 +103,28 @@ def usage_sync(settings: Settings, services: Services, ledger: Ledger, name: str
     )
 
 
+def drift_checks(
+    settings: Settings, services: Services, ledger: Ledger, doorbell: Doorbell, name: str
+) -> Drift:
+    """Drift checks (a worker's scheduled pass, or ``csonboard drift``), their
+    ComputeStacks requests paced to ``drift.computestacks_requests_per_minute``."""
+    return Drift(
+        Repairer(
+            ledger,
+            services.cs.paced(settings.drift.computestacks_requests_per_minute),
+            services.stripe,
+            doorbell,
+            owner=name,
+            lease_seconds=settings.worker.lease_seconds,
+            livemode=services.livemode,
+        ),
+        services.catalog,
+        settings.lifecycle,
+        settings.drift,
+        ledger.now,
+    )
+
+
 def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
     """A worker wired to the ledger, queue, Stripe and ComputeStacks of ``settings``."""
     services = build_services(settings)
@@ -118,6 +142,19 @@ def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
         ledger, doorbell, services, settings.worker, settings.lifecycle, name=name
     )
     usage = usage_sync(settings, services, ledger, name)
+    drift = drift_checks(settings, services, ledger, doorbell, name)
+
+    def drift_pass(_: str) -> None:
+        try:
+            drift.full_pass(fix=settings.drift.fix)
+        except CsonboardError as exc:
+            # Left unfinished: once its lease runs out the sweep finds it due
+            # and the next pass resumes it after its last recorded page.
+            log.warning("drift pass failed (resumed later): %s", exc)
+
+    def drift_due() -> list[str]:
+        return ["pass"] if drift_due_now(ledger, settings.drift, ledger.now()) else []
+
     worker = Worker(
         ledger,
         doorbell,
@@ -131,6 +168,7 @@ def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
             "onboarding": Job(onboarder.run, ledger.onboardings.due),
             "account": Job(lifecycle.run, ledger.lifecycle.due),
             "usage": Job(usage.run, usage.due),
+            "drift": Job(drift_pass, drift_due),
         },
         name=name,
     )

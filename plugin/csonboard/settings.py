@@ -156,9 +156,20 @@ class UsageSettings(_Section):
     interval_minutes: float = Field(default=60.0, gt=0, le=24 * 60)
 
 
+class DriftSettings(_Section):
+    """Where Stripe and ComputeStacks disagree (``csonboard drift``); the
+    worker's scheduled pass is off until ``interval_minutes`` is set."""
+
+    interval_minutes: float = Field(default=0.0, ge=0, le=7 * 24 * 60)
+    fix: bool = False
+    unowned: Literal["report", "stop"] = "report"
+    computestacks_requests_per_minute: float = Field(default=100.0, gt=0, le=500)
+    page_size: int = Field(default=100, ge=1, le=10_000)
+
+
 class Settings(_Section):
     """All settings. Sections: ``stripe``, ``receiver``, ``cs``, ``worker``,
-    ``onboarding``, ``lifecycle``, ``usage``, ``status``."""
+    ``onboarding``, ``lifecycle``, ``usage``, ``drift``, ``status``."""
 
     data_dir: Path = Path("csonboard-data")
     database_url: str = ""
@@ -178,6 +189,7 @@ class Settings(_Section):
     onboarding: OnboardingSettings = OnboardingSettings()
     lifecycle: LifecycleSettings = LifecycleSettings()
     usage: UsageSettings = UsageSettings()
+    drift: DriftSettings = DriftSettings()
     status: StatusSettings = StatusSettings()
 
     @field_validator("database_url")
@@ -276,6 +288,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "onboarding": OnboardingSettings,
     "lifecycle": LifecycleSettings,
     "usage": UsageSettings,
+    "drift": DriftSettings,
     "status": StatusSettings,
 }
 

@@ -15,6 +15,7 @@ import click
 from csonboard.cli import (
     db,
     demo,
+    drift,
     events,
     lifecycle,
     onboardings,
@@ -76,6 +77,7 @@ for _module in (
     replay,
     retry,
     reconcile,
+    drift,
     events,
     onboardings,
     lifecycle,

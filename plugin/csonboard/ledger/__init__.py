@@ -22,6 +22,7 @@ from sqlalchemy.exc import (
 
 from csonboard.errors import LedgerUnavailable
 from csonboard.ledger.database import make_engine, pending_migrations, upgrade
+from csonboard.ledger.drift import DriftStore
 from csonboard.ledger.events import EVENT_STATUSES, EventRecord, EventStore, IncomingEvent
 from csonboard.ledger.lifecycle import LifecycleStore
 from csonboard.ledger.onboardings import (
@@ -50,6 +51,7 @@ class Ledger:
         self.lifecycle = LifecycleStore(self)
         self.power = PowerStore(self)
         self.usage = UsageStore(self)
+        self.drift = DriftStore(self)
 
     @classmethod
     def open(

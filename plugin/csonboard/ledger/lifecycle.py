@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, insert, literal, null, select, update
@@ -58,6 +58,7 @@ class SubscriptionFacts:
     terminated_at: datetime | None
     ours: bool | None
     last_event_at: datetime | None
+    ended_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,57 @@ class LifecycleStore:
             )
             return _account(row)
 
+    def hold(self, customer_id: str, owner: str, lease_seconds: float) -> Account | None:
+        """Take the account's lease whatever its status (due or not; the account
+        is made if the customer has none), unless a worker holds it now: for
+        repairs outside the lifecycle's schedule (``csonboard drift --fix``).
+        Release it ``pending`` so the lifecycle re-decides right after."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            _insert_ignore(
+                connection,
+                accounts,
+                customer_id=customer_id,
+                status="pending",
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+            row = (
+                connection.execute(
+                    update(accounts)
+                    .where(
+                        accounts.c.customer_id == customer_id,
+                        (accounts.c.status != "running") | (accounts.c.lease_expires_at < now),
+                    )
+                    .values(
+                        status="running",
+                        lease_owner=owner,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds),
+                        updated_at=now,
+                    )
+                    .returning(*accounts.c)
+                )
+                .mappings()
+                .first()
+            )
+            return _account(row) if row else None
+
+    def follow(self, subscription_id: str, customer_id: str) -> None:
+        """Make sure the lifecycle follows this subscription (a purchase's, whose
+        events were all lost): no effect when it already does."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            _insert_ignore(
+                connection,
+                subscriptions,
+                subscription_id=subscription_id,
+                customer_id=customer_id,
+                wants_suspension=False,
+                created_at=now,
+                updated_at=now,
+            )
+
     def save_facts(self, owner: str, facts: SubscriptionFacts) -> bool:
         """Store what was learnt about a subscription (under the account's lease)."""
         now = self._ledger.now()
@@ -334,6 +386,7 @@ class LifecycleStore:
                     if facts.price_ids is not None
                     else None,
                     past_due_since=facts.past_due_since,
+                    ended_seen_at=facts.ended_seen_at,
                     wants_suspension=facts.wants_suspension,
                     reason=facts.reason,
                     terminated_at=facts.terminated_at,

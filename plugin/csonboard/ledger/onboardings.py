@@ -361,6 +361,16 @@ class OnboardingStore:
         with self._ledger.read() as connection:
             return [_onboarding(row) for row in connection.execute(query).mappings()]
 
+    def customers(self, *, after: str | None = None, limit: int = 100) -> list[str]:
+        """The Stripe customers with an onboarding, in id order, after ``after``
+        (for walking them all in pages)."""
+        query = select(onboardings.c.customer_id).where(onboardings.c.customer_id.is_not(None))
+        if after is not None:
+            query = query.where(onboardings.c.customer_id > after)
+        query = query.group_by(onboardings.c.customer_id).order_by(onboardings.c.customer_id)
+        with self._ledger.read() as connection:
+            return list(connection.execute(query.limit(limit)).scalars())
+
     def counts(self) -> dict[str, int]:
         with self._ledger.read() as connection:
             rows = connection.execute(

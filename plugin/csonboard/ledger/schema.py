@@ -217,6 +217,8 @@ subscriptions = Table(
     Column("last_event_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # When csonboard first saw it ended: retention counts from then (or the end).
+    Column("ended_seen_at", UTCDateTime),
     Index(None, "customer_id"),
 )
 
@@ -322,4 +324,41 @@ stopped_services = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "customer_id"),
     Index(None, "session_id"),
+)
+
+
+# -- drift between Stripe and ComputeStacks (migration 0007) -----------------------------
+
+# A pass of ``csonboard drift`` over every customer (or the worker's scheduled
+# one): customers are checked in order and ``cursor`` is the last one finished,
+# so a pass whose worker died is taken over and resumed from there.
+drift_passes = Table(
+    "drift_passes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fix", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # running | done
+    Column("cursor", String(255)),
+    Column("customers", Integer, nullable=False),
+    Column("note", Text),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "status", "finished_at"),
+)
+
+# One difference a pass found, and what became of it.
+drift_items = Table(
+    "drift_items",
+    metadata,
+    Column("pass_id", Integer, primary_key=True),
+    Column("customer_id", String(255), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("object", String(64), primary_key=True),
+    Column("detail", Text, nullable=False),
+    Column("fix", Text, nullable=False),  # what --fix does (or why it does not)
+    Column("outcome", String(16), nullable=False),  # open | fixed | left | failed | busy
+    Column("created_at", UTCDateTime, nullable=False),
 )

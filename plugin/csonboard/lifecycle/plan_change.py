@@ -12,12 +12,13 @@ plan -- becomes a "needs an operator" record that says why.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from csonboard.errors import ComputeStacksNotFound, ComputeStacksValidationError
 from csonboard.ledger import Ledger, Onboarding
 from csonboard.onboarding import Services
-from csonboard.plans import Container, Plan
+from csonboard.plans import Catalog, Container, Plan
 from csonboard.stripe_api import Subscription
 
 
@@ -27,36 +28,61 @@ def change_plan(
     """Apply a price change; returns the record's (status, reason): ``done`` or
     ``needs_operator``. Transient errors propagate (the caller retries; resizing
     to the product a service already has changes nothing)."""
-    units = _result(ledger, onboarding, "resolve_plan").get("units", [])
+    old_name, new, why = target_plan(
+        services.catalog,
+        _result(ledger, onboarding, "resolve_plan").get("units", []),
+        _result(ledger, onboarding, "fetch_session").get("line_items", []),
+        subscription,
+    )
+    if new is None:
+        return "needs_operator", why
+    if new.name == old_name:
+        price = subscription.items[0].price_id
+        return "done", f"price {price} is the same plan {new.name!r}: nothing to resize"
+    return _resize(services, ledger, onboarding, old_name, new)
+
+
+def target_plan(
+    catalog: Catalog,
+    units: Sequence[Mapping[str, Any]],
+    bought: Sequence[Mapping[str, Any]],
+    subscription: Subscription,
+) -> tuple[str, Plan | None, str]:
+    """(the plan bought, the plan the subscription's price now maps to, why not):
+    the second is None, with the reason, when a person has to decide how the
+    services change. ``units`` and ``bought`` are the purchase's
+    ``resolve_plan`` units and ``fetch_session`` line items."""
     old_plans = {unit["plan"] for unit in units}
     if len(subscription.items) != 1 or len(old_plans) != 1:
-        return "needs_operator", "the subscription's items changed: resize or re-order by hand"
+        return "", None, "the subscription's items changed: resize or re-order by hand"
+    [old_name] = old_plans
     [item] = subscription.items
-    bought = _result(ledger, onboarding, "fetch_session").get("line_items", [])
     if item.quantity != sum(line["quantity"] for line in bought):
         return (
-            "needs_operator",
+            old_name,
+            None,
             f"the quantity changed to {item.quantity}: add or remove projects by hand",
         )
-    new = services.catalog.match(item.price_id, item.lookup_key, item.product_id)
+    new = catalog.match(item.price_id, item.lookup_key, item.product_id)
     if new is None:
         return (
-            "needs_operator",
+            old_name,
+            None,
             f"price {item.price_id} is in no plan: add it to the catalog, or resize by hand",
         )
-    [old_name] = old_plans
     if new.name == old_name:
-        return "done", f"price {item.price_id} is the same plan {new.name!r}: nothing to resize"
-    old = services.catalog.plans.get(old_name)
+        return old_name, new, ""
+    old = catalog.plans.get(old_name)
     if old is None:
         return (
-            "needs_operator",
+            old_name,
+            None,
             f"plan {old_name!r} is no longer in the catalog: compare and resize by hand",
         )
     mismatch = _services_differ(old, new)
     if mismatch:
-        return "needs_operator", f"plan {old_name!r} -> {new.name!r}: {mismatch}; migrate by hand"
-    return _resize(services, ledger, onboarding, old_name, new)
+        return old_name, None, f"plan {old_name!r} -> {new.name!r}: {mismatch}; migrate by hand"
+    return old_name, new, ""
 
 
 def _services_differ(old: Plan, new: Plan) -> str | None:

@@ -24,12 +24,14 @@ class Decision:
     """``stop``: this subscription's purchase should be out of service (its
     services stopped), for ``reason``. ``terminate``: delete its projects now.
     ``planned``: (action, due, reason) to do later, each a re-check of the
-    subscription at ``due``."""
+    subscription at ``due``. ``past_due_since`` and ``ended_seen_at``: when
+    csonboard first saw it past due or ended, to be remembered."""
 
     stop: bool
     reason: str
     terminate: bool = False
     past_due_since: datetime | None = None
+    ended_seen_at: datetime | None = None
     planned: tuple[tuple[str, datetime, str], ...] = field(default=())
 
     @property
@@ -41,11 +43,18 @@ def decide(
     subscription: Subscription,
     *,
     past_due_since: datetime | None,
+    ended_seen_at: datetime | None = None,
     policy: LifecycleSettings,
     now: datetime,
 ) -> Decision:
     """The decision for one subscription (see ``config/csonboard.example.toml``,
-    section ``[lifecycle]``, for the policy in words)."""
+    section ``[lifecycle]``, for the policy in words).
+
+    Grace counts from when csonboard first saw the payment overdue, retention
+    from when it first saw the subscription ended (or from the end, if later):
+    the customer gets the whole retention after their service actually
+    stopped, also when the news came late (a lost webhook found by a later
+    event or by ``csonboard drift``) -- a late discovery never deletes at once."""
     status = subscription.status
     if status in RUNNING:
         return _running(subscription, status)
@@ -73,13 +82,15 @@ def decide(
         # Retention counts from the end of service, not from when the
         # cancellation was asked for (months earlier for one at the period end).
         ended = _time(subscription.ended_at) or _time(subscription.canceled_at) or now
-        terminate_at = ended + timedelta(days=policy.retention_days)
+        seen = ended_seen_at or now
+        terminate_at = max(ended, seen) + timedelta(days=policy.retention_days)
         reason = f"the subscription ended on {ended:%Y-%m-%d %H:%M} UTC"
         if now >= terminate_at:
-            return Decision(True, reason, terminate=True)
+            return Decision(True, reason, terminate=True, ended_seen_at=seen)
         return Decision(
             True,
             reason,
+            ended_seen_at=seen,
             planned=(
                 (
                     "terminate",

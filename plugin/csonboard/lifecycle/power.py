@@ -48,7 +48,6 @@ def stop_purchase(
     reason: str,
 ) -> PowerChange:
     """Stop every running service of the purchase (see the module)."""
-    customer = onboarding.customer_id or ""
     held = {s.service_id: s for s in ledger.power.of(session_id=onboarding.session_id)}
     change = PowerChange()
     for project_id in projects_of(ledger, onboarding):
@@ -65,33 +64,56 @@ def stop_purchase(
                 if containers and all(c.req_state == "stopped" for c in containers):
                     change.left_alone.append(service.id)
                     continue
-                if not ledger.power.stopping(
-                    owner, customer, onboarding.session_id, service.id, project_id, reason
-                ):
-                    raise LeaseLost(f"lost the lease on customer {customer}")
-            with contextlib.suppress(ComputeStacksNotFound):  # gone meanwhile: nothing runs
-                cs.power(service.id, "stop")
-            if not ledger.power.stopped(owner, customer, service.id):
-                raise LeaseLost(f"lost the lease on customer {customer}")
+            stop_service(cs, ledger, owner, onboarding, service.id, project_id, reason)
             change.changed.append(service.id)
     return change
+
+
+def stop_service(
+    cs: ComputeStacksClient,
+    ledger: Ledger,
+    owner: str,
+    onboarding: Onboarding,
+    service_id: int,
+    project_id: int | None,
+    reason: str,
+) -> None:
+    """Stop one service of the purchase, recorded before asking (a row already
+    there is kept: its service was csonboard's to start again anyway)."""
+    customer = onboarding.customer_id or ""
+    if not ledger.power.stopping(
+        owner, customer, onboarding.session_id, service_id, project_id, reason
+    ):
+        raise LeaseLost(f"lost the lease on customer {customer}")
+    with contextlib.suppress(ComputeStacksNotFound):  # gone meanwhile: nothing runs
+        cs.power(service_id, "stop")
+    if not ledger.power.stopped(owner, customer, service_id):
+        raise LeaseLost(f"lost the lease on customer {customer}")
 
 
 def start_purchase(
     cs: ComputeStacksClient, ledger: Ledger, owner: str, onboarding: Onboarding
 ) -> PowerChange:
     """Start the services csonboard stopped for the purchase, and only those."""
-    customer = onboarding.customer_id or ""
     change = PowerChange()
     for stopped in ledger.power.of(session_id=onboarding.session_id):
-        try:
-            cs.power(stopped.service_id, "start")
+        if start_service(cs, ledger, owner, stopped.customer_id, stopped.service_id):
             change.changed.append(stopped.service_id)
-        except ComputeStacksNotFound:
-            pass  # the service is gone: nothing to start
-        if not ledger.power.started(owner, customer, [stopped.service_id]):
-            raise LeaseLost(f"lost the lease on customer {customer}")
     return change
+
+
+def start_service(
+    cs: ComputeStacksClient, ledger: Ledger, owner: str, customer_id: str, service_id: int
+) -> bool:
+    """Start a service csonboard stopped and forget it; False when it is gone."""
+    try:
+        cs.power(service_id, "start")
+        started = True
+    except ComputeStacksNotFound:
+        started = False  # the service is gone: nothing to start
+    if not ledger.power.started(owner, customer_id, [service_id]):
+        raise LeaseLost(f"lost the lease on customer {customer_id}")
+    return started
 
 
 def forget_purchase(ledger: Ledger, owner: str, onboarding: Onboarding) -> None:

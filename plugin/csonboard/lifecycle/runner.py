@@ -158,7 +158,11 @@ class LifecycleRunner:
         now = self.ledger.now()
         subscription = self.services.stripe.subscription(sub_id)
         decision = decide(
-            subscription, past_due_since=facts.past_due_since, policy=self.policy, now=now
+            subscription,
+            past_due_since=facts.past_due_since,
+            ended_seen_at=facts.ended_seen_at,
+            policy=self.policy,
+            now=now,
         )
         prices = tuple(sorted(i.price_id for i in subscription.items if i.price_id))
         baseline = facts.price_ids or bought_prices(self.ledger, onboarding)
@@ -184,6 +188,7 @@ class LifecycleRunner:
                 stripe_status=subscription.status,
                 price_ids=prices,
                 past_due_since=decision.past_due_since,
+                ended_seen_at=decision.ended_seen_at,
                 wants_suspension=decision.stop,
                 reason=decision.reason,
                 terminated_at=terminated_at,

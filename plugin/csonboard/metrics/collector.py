@@ -31,6 +31,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from csonboard.errors import CsonboardError
+from csonboard.ledger.drift import KINDS
 from csonboard.ledger.onboardings import ONBOARDING_STATUSES
 from csonboard.ledger.usage import NEEDS_OPERATOR, UsageStats
 
@@ -120,6 +121,7 @@ class LedgerCollector(Collector):
             states,
             dead,
             *self._usage(usage),
+            *self._drift(),
             GaugeMetricFamily(
                 "csonboard_oldest_unfinished_onboarding_age_seconds",
                 "Age of the oldest onboarding still in progress (pending, running, waiting "
@@ -150,6 +152,30 @@ class LedgerCollector(Collector):
                 "csonboard_usage_oldest_unreported_age_seconds",
                 "Age of the oldest usage not yet reported (pending, uncertain or failed), "
                 "from the end of its period; 0 when there is none.",
+                value=age,
+            ),
+        ]
+
+    def _drift(self) -> list[Metric]:
+        items = GaugeMetricFamily(
+            "csonboard_drift_items",
+            "Differences between Stripe and ComputeStacks the newest finished drift pass "
+            "found and did not fix, by kind (every kind listed, 0 included; none before "
+            "the first pass). `csonboard drift` lists them.",
+            labels=["kind"],
+        )
+        latest = self._ledger.drift.latest()
+        if latest is None:
+            return [items]
+        found = self._ledger.drift.unsettled_by_kind()
+        for kind in KINDS:
+            items.add_metric([kind], found.get(kind, 0))
+        age = max(0.0, (self._clock() - (latest.finished_at or latest.started_at)).total_seconds())
+        return [
+            items,
+            GaugeMetricFamily(
+                "csonboard_drift_last_pass_age_seconds",
+                "Time since the newest drift pass finished.",
                 value=age,
             ),
         ]

@@ -160,7 +160,8 @@ def _new_order(run: Run, unit: dict[str, Any]) -> NewOrder:
         containers.append(
             OrderContainer(
                 image_variant_id=chosen["image_variant_id"],
-                product_id=container.product_id,
+                # Pinned by resolve_plan (older checkpoints did not: the catalog's).
+                product_id=chosen.get("product_id", container.product_id),
                 name=container.name,
                 params=dict(container.params),
                 domains=container.domains,

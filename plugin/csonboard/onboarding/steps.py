@@ -63,7 +63,9 @@ def fetch_session(run: Run) -> dict[str, Any]:
 def resolve_plan(run: Run) -> dict[str, Any]:
     """Map every line item to a plan; each unit becomes one project (unless the
     plan says per_line_item). Images named by ``image_id`` are resolved to
-    their default variant now, so every retry orders the same thing."""
+    their default variant now, and each container's product is recorded, so
+    every retry orders the same thing (a later catalog edit changes new sales
+    only; drift compares each service with the product it was sold as)."""
     session = run.result("fetch_session")
     catalog = run.services.catalog
     matched: list[tuple[dict[str, Any], Plan]] = []
@@ -106,7 +108,13 @@ def resolve_plan(run: Run) -> dict[str, Any]:
                             container.image_id
                         )
                     variant = variants[container.image_id]
-                containers.append({"name": container.name, "image_variant_id": variant})
+                containers.append(
+                    {
+                        "name": container.name,
+                        "image_variant_id": variant,
+                        "product_id": container.product_id,
+                    }
+                )
             units.append(
                 {
                     "unit": number,

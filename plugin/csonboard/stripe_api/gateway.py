@@ -427,6 +427,34 @@ class StripeGateway:
             page = self._client.v1.customers.list(params)  # type: ignore[arg-type]
             return [_customer_summary(customer) for customer in page.auto_paging_iter()]
 
+    # -- drift: the whole account in pages -------------------------------------------------
+
+    def all_subscriptions(self, customer_id: str | None = None) -> list[Subscription]:
+        """Every subscription of the account (or of one customer), whatever its
+        status (``status=all``: without it Stripe leaves out the canceled ones,
+        exactly those whose ``customer.subscription.deleted`` may have been
+        lost), newest first, all pages."""
+        params: dict[str, Any] = {"status": "all", "limit": self._page_size}
+        if customer_id is not None:
+            params["customer"] = customer_id
+        with self._reading("list subscriptions"):
+            page = self._client.v1.subscriptions.list(params)  # type: ignore[arg-type]
+            return [records.subscription(sub) for sub in page.auto_paging_iter()]
+
+    def subscription_if_exists(self, subscription_id: str) -> Subscription | None:
+        """:meth:`subscription`, or None when Stripe has no such subscription."""
+        return self._unless_missing(
+            f"retrieve subscription {subscription_id}",
+            lambda: records.subscription(self._client.v1.subscriptions.retrieve(subscription_id)),
+        )
+
+    def live_customer_ids(self) -> set[str]:
+        """The ids of every customer the account has (deleted ones are not
+        listed), all pages."""
+        with self._reading("list customers"):
+            page = self._client.v1.customers.list({"limit": self._page_size})
+            return {customer.id for customer in page.auto_paging_iter()}
+
     # -- plumbing --------------------------------------------------------------------
 
     def _event_json(self, event_id: str) -> bytes:
