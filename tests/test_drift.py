@@ -19,7 +19,7 @@ import pytest
 from click.testing import Result
 from sqlalchemy import select
 
-from csonboard.computestacks import ComputeStacksClient, NewOrder, OrderContainer
+from csonboard.computestacks import ComputeStacksClient, NewOrder, NewUser, OrderContainer
 from csonboard.ledger import Onboarding
 from csonboard.ledger.schema import drift_passes
 from csonboard.sandbox.stack import SandboxStack, sandbox_stack
@@ -410,6 +410,7 @@ def test_two_repairs_at_once_stop_each_service_once(shop: SandboxStack) -> None:
     bought = buy(shop, WORDPRESS)
     webhooks_lost(shop)
     shop.stripe.v1.subscriptions.cancel(bought.subscription_id or "")
+    shop.sandbox("computestacks", "latency", {"seconds": 0.2})  # so the two overlap
     env = {**os.environ, **cli_env(shop.settings), **FAST}
     command = [sys.executable, "-m", "csonboard", "drift", "--fix"]
 
@@ -427,6 +428,7 @@ def test_two_repairs_at_once_stop_each_service_once(shop: SandboxStack) -> None:
         if a.reason.startswith("drift (should_be_stopped)")
     ]
     assert len(stops) == len(requested(shop, bought))  # one repair per service, not two
+    shop.sandbox("computestacks", "latency", {"seconds": 0})
     result, report = drift(shop, "--fix")
     assert result.exit_code == 0 and report["items"] == []
 
@@ -445,7 +447,7 @@ def test_a_pass_killed_midway_is_resumed_after_its_last_page(shop: SandboxStack)
         "faults",
         {
             "method": "GET",
-            "path": f"/api/admin/users/{late.customer_id}",
+            "path": f"/api/admin/users/{late.cs_user_id}",
             "hold": "before",
             "hold_timeout": 60,
         },
@@ -470,6 +472,10 @@ def test_a_pass_killed_midway_is_resumed_after_its_last_page(shop: SandboxStack)
     assert shop.ledger.drift.abandoned()
     assert set(requested(shop, early).values()) == {"stopped"}
     assert set(requested(shop, late).values()) == {"running"}
+    # The earlier customer drifts again: only a pass that starts over sees it.
+    [early_service] = requested(shop, early)
+    shop.cs_admin.power(early_service, "start")
+    wait_until(lambda: set(requested(shop, early).values()) == {"running"})
 
     result, report = drift(shop, "--fix", CSONBOARD_DRIFT_PAGE_SIZE="1")
 
@@ -477,6 +483,7 @@ def test_a_pass_killed_midway_is_resumed_after_its_last_page(shop: SandboxStack)
     assert report["resumed_after"] == early.customer_id
     assert {i["customer_id"] for i in report["items"]} == {early.customer_id, late.customer_id}
     assert set(requested(shop, late).values()) == {"stopped"}
+    assert set(requested(shop, early).values()) == {"running"}  # after the cursor only
     drift_stops = [
         a
         for a in shop.ledger.lifecycle.actions(customer_id=early.customer_id, limit=100)
@@ -512,3 +519,99 @@ def test_the_worker_runs_a_report_only_pass_on_schedule_and_metrics_show_it(
         metrics = shop.http.get(f"{shop.receiver_url}/metrics", timeout=30).text
         assert 'csonboard_drift_items{kind="should_be_stopped"} 1.0' in metrics
         assert 'csonboard_drift_items{kind="unpaid_project"} 0.0' in metrics
+
+
+def test_an_orphan_suspension_stays_while_the_customer_is_gone(shop: SandboxStack) -> None:
+    # A one-time purchase never ends, so only the knowledge that its customer
+    # is gone keeps the lifecycle from lifting drift's suspension again.
+    bought = buy(shop, STATIC_ONCE, mode="payment")
+    webhooks_lost(shop)
+    shop.stripe.v1.customers.delete(bought.customer_id or "")
+    user = bought.cs_user_id or 0
+
+    result, report = drift(shop, "--fix", CSONBOARD_DRIFT_UNOWNED="stop")
+
+    assert result.exit_code == 0, result.output
+    assert kinds(report) == [("orphan_user", f"user #{user}", "fixed")]
+    shop.ledger.lifecycle.wake(bought.customer_id or "")
+    settle(shop, bought.customer_id or "")
+    assert not shop.cs_admin.get_user(user).active
+    assert set(requested(shop, bought).values()) == {"stopped"}
+    result, report = drift(shop, "--fix", CSONBOARD_DRIFT_UNOWNED="stop")
+    assert result.exit_code == 0 and report["items"] == []
+
+
+def test_an_adopted_user_keeps_what_it_had_before(tmp_path: Path) -> None:
+    with open_shop(tmp_path, CSONBOARD_ONBOARDING_ON_EMAIL_CONFLICT="adopt") as shop:
+        existing = shop.cs_admin.create_user(
+            NewUser(fname="Ada", lname="Byron", email="ada@example.com")
+        )
+        panel = as_customer(shop, existing.id)
+        placed = panel.create_order(
+            NewOrder(
+                project_name="bought elsewhere",
+                containers=(OrderContainer(image_variant_id=1020, product_id=10, name="nginx"),),
+            )
+        )
+        wait_until(lambda: panel.get_order(placed.id).status.value == "completed")
+        time.sleep(1.1)  # ComputeStacks' times are whole seconds
+        bought = buy(shop, STATIC)
+        assert bought.cs_user_id == existing.id
+
+        result, report = drift(shop, "--fix", CSONBOARD_DRIFT_UNOWNED="stop")
+
+        assert result.exit_code == 0, result.output
+        assert report["items"] == []  # its older project is no unpaid one
+
+        webhooks_lost(shop)
+        shop.stripe.v1.customers.delete(bought.customer_id or "")
+        result, report = drift(shop, "--fix", CSONBOARD_DRIFT_UNOWNED="stop")
+
+        assert result.exit_code == 1
+        assert kinds(report) == [("orphan_user", f"user #{existing.id}", "left")]
+        assert report["items"][0]["fix"] == "left: csonboard did not create it"
+        assert shop.cs_admin.get_user(existing.id).active
+
+
+def test_another_price_of_the_same_plan_keeps_the_package_sold(
+    shop: SandboxStack, tmp_path: Path
+) -> None:
+    bought = buy(shop, STATIC)
+    subscription = shop.stripe.v1.subscriptions.retrieve(bought.subscription_id or "")
+    item = subscription["items"].data[0]
+    shop.stripe.v1.subscriptions.update(
+        subscription.id, {"items": [{"id": item.id, "price": "price_sandbox_static_yearly"}]}
+    )
+    settle(shop, bought.customer_id or "")
+    # Since the sale, the operator sells the static site on a bigger package.
+    catalog = tmp_path / "plans.toml"
+    text = shop.settings.plans.read_text()
+    catalog.write_text(
+        text.replace(
+            "image_variant_id = 1020\nproduct_id = 10", "image_variant_id = 1020\nproduct_id = 12"
+        )
+    )
+    assert catalog.read_text() != text
+
+    result, report = drift(shop, "--fix", CSONBOARD_PLANS=str(catalog))
+
+    assert result.exit_code == 0, result.output
+    assert report["items"] == []  # monthly to yearly: the package it was sold with
+    [order] = shop.ledger.onboardings.orders(bought.session_id)
+    [service] = shop.cs_admin.list_project_services(order.project_id or 0)
+    assert service.product_id == 10
+
+
+def test_one_pass_at_a_time(shop: SandboxStack) -> None:
+    buy(shop, STATIC)
+    assert shop.ledger.drift.begin("another-worker", fix=False, lease_seconds=60) is not None
+
+    result = run({**cli_env(shop.settings), **FAST}, "drift")
+
+    assert result.exit_code == 1
+    assert "a drift pass is already running" in result.output
+    assert shop.ledger.drift.begin("a-third", fix=True, lease_seconds=60) is None
+    result, report = drift(
+        shop, "--customer", buy(shop, STATIC, email="bob@example.com").customer_id or ""
+    )
+    assert result.exit_code == 0 and report["items"] == []  # one customer is always possible

@@ -114,7 +114,9 @@ def drift_checks(
             services.cs.paced(settings.drift.computestacks_requests_per_minute),
             services.stripe,
             doorbell,
-            owner=name,
+            # Its own lease owner: a repair must not pass for the lifecycle
+            # runner of the same worker, which may hold the customer's lease.
+            owner=f"{name}:drift",
             lease_seconds=settings.worker.lease_seconds,
             livemode=services.livemode,
         ),
@@ -145,6 +147,8 @@ def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
     drift = drift_checks(settings, services, ledger, doorbell, name)
 
     def drift_pass(_: str) -> None:
+        if not drift_due_now(ledger, settings.drift, ledger.now()):
+            return  # a second ring for a pass that has run (or runs) already
         try:
             drift.full_pass(fix=settings.drift.fix)
         except CsonboardError as exc:

@@ -53,11 +53,18 @@ def command(ctx: Context, customer: str | None, fix_them: bool, as_json: bool) -
     doorbell = open_doorbell(settings)
     try:
         drift = drift_checks(settings, services, ledger, doorbell, worker_name())
+        missed: dict[str, int] = {}
         if customer is not None:
             items = drift.customer(customer, fix=fix_them)
-            customers, pass_id, missed, resumed = 1, None, {}, None
+            customers, pass_id, resumed = 1, None, None
         else:
             report = drift.full_pass(fix=fix_them)
+            if report is None:
+                raise CsonboardError(
+                    "a drift pass is already running (the worker's or another "
+                    "`csonboard drift`); try again when it ends, or check one "
+                    "customer with --customer"
+                )
             items, customers, pass_id = report.items, report.customers, report.pass_id
             missed, resumed = report.missed, report.resumed_after
     finally:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from csonboard.drift.repair import Repairer
 from csonboard.drift.rules import PERSON, Record, Rules, check
 from csonboard.drift.views import Survey
-from csonboard.errors import ConfigError, CsonboardError, LeaseLost
+from csonboard.errors import ComputeStacksAuthError, ConfigError, CsonboardError, LeaseLost
 from csonboard.ledger import Ledger
 from csonboard.ledger.drift import DriftItem
 from csonboard.plans import Catalog
@@ -64,18 +64,28 @@ class Drift:
     clock: Callable[[], datetime]
 
     def rules(self) -> Rules:
-        return Rules(self.lifecycle, self.catalog, self.settings.unowned, self.clock())
+        orders = self.repairer.ledger.onboardings
+        return Rules(
+            self.lifecycle,
+            self.catalog,
+            self.settings.unowned,
+            self.clock(),
+            bought_elsewhere=lambda project: orders.completed_order_of_project(project) is not None,
+        )
 
     def customer(self, customer_id: str, *, fix: bool) -> list[DriftItem]:
         """One customer, read now (not recorded as a pass)."""
         return self.repairer.confirm(customer_id, self.rules(), fix=fix)
 
-    def full_pass(self, *, fix: bool) -> PassReport:
-        """Every customer; recorded, and resumed if an earlier one died."""
+    def full_pass(self, *, fix: bool) -> PassReport | None:
+        """Every customer; recorded, and resumed if an earlier one died. None
+        (nothing done) while another pass runs: one at a time."""
         ledger = self.repairer.ledger
         owner = self.repairer.owner
         lease = self.repairer.lease_seconds
         run = ledger.drift.begin(owner, fix=fix, lease_seconds=lease)
+        if run is None:
+            return None
         log.info(
             "drift pass %s %s",
             run.id,
@@ -129,8 +139,8 @@ class Drift:
             return None
         try:
             return self.repairer.confirm(customer_id, rules, fix=fix)
-        except (LeaseLost, ConfigError):
-            raise
+        except (LeaseLost, ConfigError, ComputeStacksAuthError):
+            raise  # the pass stops: nothing else can be checked either
         except CsonboardError as exc:
             if exc.transient:
                 raise  # the pass is retried (and resumed from its last page)

@@ -12,9 +12,11 @@ the retention counted from now). The lifecycle's subscription record is
 created for a purchase whose events were all lost.
 
 Failure policy: a repair ComputeStacks refuses (a 422, say) is recorded on
-its finding as ``failed`` and the others go on; outages and a lost lease
-propagate (the pass is retried). A customer another worker holds is reported
-``busy`` and repaired on a later pass. Nothing is ever deleted.
+its finding as ``failed`` and the others go on; outages, bad settings and a
+refused admin credential propagate (the pass is retried or stops). A customer
+another worker holds -- or whose lease is lost midway -- is reported ``busy``
+and repaired on a later pass. A dead-lettered account stays dead. Nothing is
+ever deleted.
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ from csonboard.drift.rules import (
 )
 from csonboard.drift.views import Lookup
 from csonboard.errors import (
+    ComputeStacksAuthError,
     ComputeStacksNotFound,
     ComputeStacksValidationError,
+    ConfigError,
+    LeaseLost,
     PermanentError,
 )
 from csonboard.ledger import Ledger
@@ -72,13 +77,28 @@ class Repairer:
         if not any(f.actions for f in findings):
             return [_item(customer_id, f, "left") for f in findings]
         # Decided again under the lease: nothing changes the customer meanwhile.
-        if self.ledger.lifecycle.hold(customer_id, self.owner, self.lease_seconds) is None:
+        account = self.ledger.lifecycle.hold(customer_id, self.owner, self.lease_seconds)
+        if account is None:
             return [_item(customer_id, f, "busy" if f.actions else "left") for f in findings]
         try:
             return self._repair(customer_id, rules)
+        except LeaseLost:
+            log.warning("drift: lost the lease on customer %s; repaired later", customer_id)
+            return [_item(customer_id, f, "busy" if f.actions else "left") for f in findings]
         finally:
-            self.ledger.lifecycle.release(customer_id, self.owner, status="pending")
-            self.doorbell.ring_or_log("account", customer_id)
+            # Back to the lifecycle, due now; a dead-lettered account stays dead
+            # (its error and attempts kept: it still needs a person).
+            dead = account.status == "dead"
+            self.ledger.lifecycle.release(
+                customer_id,
+                self.owner,
+                status="dead" if dead else "pending",
+                note=account.note,
+                error=account.last_error,
+                attempts=account.attempts,
+            )
+            if not dead:
+                self.doorbell.ring_or_log("account", customer_id)
 
     def _check(self, customer_id: str, rules: Rules) -> list[Finding]:
         record = Record.read(self.ledger, customer_id, livemode=self.livemode)
@@ -87,6 +107,9 @@ class Repairer:
     def _repair(self, customer_id: str, rules: Rules) -> list[DriftItem]:
         record = Record.read(self.ledger, customer_id, livemode=self.livemode)
         findings = check(record, Lookup(self.cs, self.stripe), rules)
+        # An onboarding may have begun while ComputeStacks was read: its order's
+        # project would look unpaid. Such findings wait for the next pass.
+        moved = Record.read(self.ledger, customer_id, livemode=self.livemode) != record
         user_id = next((p.onboarding.cs_user_id for p in record.done), None)
         journal = Journal(self.ledger, self.owner, customer_id, user_id)
         items = []
@@ -94,18 +117,26 @@ class Repairer:
             if not finding.actions:
                 items.append(_item(customer_id, finding, "left"))
                 continue
+            if moved and finding.kind == "unpaid_project":
+                items.append(_item(customer_id, finding, "busy"))
+                continue
+            done: list[str] = []
             try:
                 for action in finding.actions:
                     self._apply(action, record, journal)
+                    done.append(_verb(action))
             except (ComputeStacksValidationError, PermanentError) as exc:
-                refused = f"{finding.fix}: failed: {exc}"
-                journal.record(_verb(finding.actions[0]), "failed", f"drift: {refused}")
+                if isinstance(exc, ConfigError | ComputeStacksAuthError):
+                    raise
+                failed = _verb(finding.actions[len(done)])
+                refused = f"{finding.fix}: {failed} failed: {exc}" + (
+                    f" (done before it: {', '.join(done)})" if done else ""
+                )
+                journal.record(failed, "failed", f"drift ({finding.kind}): {refused}")
                 items.append(_item(customer_id, finding, "failed", fix=refused))
                 continue
             journal.record(
-                _verb(finding.actions[0]),
-                "done",
-                f"drift ({finding.kind}): {finding.detail}; {finding.fix}",
+                done[0], "done", f"drift ({finding.kind}): {finding.detail}; {finding.fix}"
             )
             items.append(_item(customer_id, finding, "fixed"))
         for purchase in record.done:

@@ -38,7 +38,7 @@ Nothing is ever deleted. The rules are pure: no calls but the view's, no writes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -49,7 +49,7 @@ from csonboard.ledger.lifecycle import SubscriptionFacts
 from csonboard.ledger.onboardings import COMPLETED, IN_PROGRESS
 from csonboard.ledger.power import StoppedService
 from csonboard.lifecycle.plan_change import target_plan
-from csonboard.lifecycle.policy import decide
+from csonboard.lifecycle.policy import ORPHANED, decide
 from csonboard.plans import Catalog
 from csonboard.settings import LifecycleSettings
 
@@ -173,6 +173,13 @@ class Record:
         )
 
     @property
+    def user_id(self) -> int | None:
+        """The ComputeStacks user the purchases were made for, if any."""
+        return next(
+            (p.onboarding.cs_user_id for p in self.purchases if p.onboarding.cs_user_id), None
+        )
+
+    @property
     def done(self) -> list[Purchase]:
         return [p for p in self.purchases if p.onboarding.status == "done"]
 
@@ -189,6 +196,9 @@ class Rules:
     catalog: Catalog
     unowned: Literal["report", "stop"]
     now: datetime
+    bought_elsewhere: Callable[[int], bool] = lambda project_id: False
+    """Whether another customer's purchase made this project (it was moved to
+    this customer's user): then it is paid for, not unpaid."""
 
 
 # -- the check --------------------------------------------------------------------------
@@ -197,7 +207,7 @@ class Rules:
 def check(record: Record, view: Any, rules: Rules) -> list[Finding]:
     """Every difference for one customer (``view`` is a drift ``View``)."""
     customer = record.customer_id
-    user = view.user(customer)
+    user = view.user(customer, record.user_id)
     if not view.customer_exists(customer):
         return _orphan(record, user, view, rules) if user is not None else []
     done = record.done
@@ -269,7 +279,8 @@ def _purchase(
                         f"project #{order.project_id} ({order.project_name!r}) of purchase "
                         f"{session} is gone from ComputeStacks; the purchase is {_said(state)} "
                         f"({reason})",
-                        f"{PERSON}: order it again by hand, or refund in Stripe",
+                        f"{PERSON}: refund in Stripe, or re-create it by hand (drift then "
+                        "lists the new project as unpaid_project)",
                     )
                 )
             continue
@@ -314,7 +325,7 @@ def _service(
                 (Start(service.id),),
             )
         )
-    expected = wanted.get(service.label) or wanted.get(service.name)
+    expected = wanted.get(service.label or service.name)
     if (
         state != "ended"
         and expected is not None
@@ -345,12 +356,15 @@ def _products(purchase: Purchase, view: Any, rules: Rules) -> dict[int, dict[str
     bought = sorted(i["price_id"] for i in purchase.line_items if i["price_id"])
     now = sorted(i.price_id for i in subscription.items if i.price_id) if subscription else []
     if subscription is not None and now != bought:
-        _, plan, _ = target_plan(rules.catalog, purchase.units, purchase.line_items, subscription)
+        old, plan, _ = target_plan(rules.catalog, purchase.units, purchase.line_items, subscription)
         if plan is None:
             return {}
-        return {
-            unit["unit"]: {c.name: c.product_id for c in plan.containers} for unit in purchase.units
-        }
+        if plan.name != old:  # resized to another plan: the catalog's products now
+            return {
+                unit["unit"]: {c.name: c.product_id for c in plan.containers}
+                for unit in purchase.units
+            }
+        # Another price of the same plan (monthly to yearly): as sold.
     products: dict[int, dict[str, int]] = {}
     for unit in purchase.units:
         plan = rules.catalog.plans.get(unit["plan"])
@@ -428,7 +442,7 @@ def _unpaid(
     since = record.purchases[0].onboarding.created_at
     findings = []
     for project in projects.values():
-        if project.id in known or project.name in pending:
+        if project.id in known or project.name in pending or rules.bought_elsewhere(project.id):
             continue
         if project.created_at is not None and project.created_at < since:
             continue
@@ -464,7 +478,7 @@ def _orphan(record: Record, user: User, view: Any, rules: Rules) -> list[Finding
     if not user.active and not running:
         return []  # nothing runs, nothing can be ordered: settled
     made = any(p.created_user == user.id for p in record.purchases)
-    why = f"{record.customer_id} is no customer of the Stripe account"
+    why = f"{ORPHANED}{record.customer_id} is no customer of the Stripe account"
     shown = ", ".join(f"#{s.id}" for _, s in running) or "none"
     detail = (
         f"user #{user.id} ({user.email}) has external_id {record.customer_id}, which is no "

@@ -46,7 +46,10 @@ class View(Protocol):
 
     def subscription(self, subscription_id: str) -> Subscription | None: ...
 
-    def user(self, customer_id: str) -> User | None: ...
+    def user(self, customer_id: str, user_id: int | None) -> User | None:
+        """The customer's user: the one csonboard recorded (``user_id``), else
+        the one whose external_id is the customer."""
+        ...
 
     def projects(self, user_id: int) -> Sequence[Project]: ...
 
@@ -66,6 +69,7 @@ class Survey:
     subscriptions: dict[str, Subscription]
     users: dict[str, User]
     """By ``external_id``; the lowest id when several share one."""
+    users_by_id: dict[int, User]
     projects_of: dict[int, list[Project]]
     services_of: dict[int, list[Service]]
     missed: dict[str, int] = field(default_factory=dict)
@@ -110,6 +114,7 @@ class Survey:
             customers=customers,
             subscriptions=subscriptions,
             users=by_external,
+            users_by_id={u.id: u for u in users.rows},
             projects_of=dict(projects_of),
             services_of=dict(services_of),
             missed=missed,
@@ -125,7 +130,9 @@ class Survey:
     def subscription(self, subscription_id: str) -> Subscription | None:
         return self.subscriptions.get(subscription_id)
 
-    def user(self, customer_id: str) -> User | None:
+    def user(self, customer_id: str, user_id: int | None) -> User | None:
+        if user_id is not None:
+            return self.users_by_id.get(user_id)
         return self.users.get(customer_id)
 
     def projects(self, user_id: int) -> Sequence[Project]:
@@ -164,10 +171,17 @@ class Lookup:
             self._subscriptions[subscription_id] = found
         return self._subscriptions[subscription_id]
 
-    def user(self, customer_id: str) -> User | None:
-        if customer_id not in self._users:
-            self._users[customer_id] = self.cs.find_user_by_external_id(customer_id)
-        return self._users[customer_id]
+    def user(self, customer_id: str, user_id: int | None) -> User | None:
+        key = f"#{user_id}" if user_id is not None else customer_id
+        if key not in self._users:
+            found: User | None = None
+            if user_id is None:
+                found = self.cs.find_user_by_external_id(customer_id)
+            else:
+                with contextlib.suppress(ComputeStacksNotFound):  # deleted by hand
+                    found = self.cs.get_user(user_id)
+            self._users[key] = found
+        return self._users[key]
 
     def projects(self, user_id: int) -> Sequence[Project]:
         if user_id not in self._projects:

@@ -5,7 +5,8 @@ transaction each, the differences found on the page and the last customer
 checked (``cursor``). Its lease is renewed with every page; a pass whose
 worker died (lease expired) is taken over by the next pass of the same kind
 (``fix`` or report-only) and resumed after its cursor, so a crash repeats at
-most one page. Only the newest finished passes are kept.
+most one page. One pass runs at a time (a unique index on the running row).
+Only the newest finished passes are kept.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from csonboard.ledger.schema import drift_items, drift_passes
 from csonboard.ledger.statements import insert_ignoring_conflicts
@@ -50,7 +52,7 @@ not repair this kind (or policy says leave it); ``failed``: the repair raised;
 class DriftPass:
     id: int
     fix: bool
-    status: str  # running | done
+    status: str  # running | done | abandoned
     cursor: str | None
     customers: int
     note: str | None
@@ -79,53 +81,70 @@ class DriftStore:
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
 
-    def begin(self, owner: str, *, fix: bool, lease_seconds: float) -> DriftPass:
-        """Take over the oldest unfinished pass of this kind whose lease has
-        expired, or start a new one."""
+    def begin(self, owner: str, *, fix: bool, lease_seconds: float) -> DriftPass | None:
+        """Start a pass, or take over the unfinished one of this kind whose
+        lease has expired. One pass runs at a time: None while another holds
+        its lease. An abandoned pass of the other kind is closed
+        (``abandoned``), not resumed, and a new one started."""
         now = self._ledger.now()
         lease = {"lease_owner": owner, "lease_expires_at": now + timedelta(seconds=lease_seconds)}
         with self._ledger.write() as connection:
-            abandoned = connection.execute(
-                select(drift_passes.c.id)
-                .where(
-                    drift_passes.c.status == "running",
-                    drift_passes.c.fix == fix,
-                    drift_passes.c.lease_expires_at < now,
-                )
-                .order_by(drift_passes.c.id)
-                .limit(1)
-            ).scalar()
-            if abandoned is not None:
-                taken = (
-                    connection.execute(
-                        update(drift_passes)
-                        .where(
-                            drift_passes.c.id == abandoned, drift_passes.c.lease_expires_at < now
-                        )
-                        .values(**lease, updated_at=now)
-                        .returning(*drift_passes.c)
-                    )
-                    .mappings()
-                    .first()
-                )
-                if taken is not None:
-                    return _pass(taken)
-            created = (
-                connection.execute(
-                    insert(drift_passes)
-                    .values(
-                        fix=fix,
-                        status="running",
-                        customers=0,
-                        started_at=now,
-                        updated_at=now,
-                        **lease,
-                    )
-                    .returning(*drift_passes.c)
-                )
+            current = (
+                connection.execute(select(drift_passes).where(drift_passes.c.status == "running"))
                 .mappings()
-                .one()
+                .first()
             )
+            if current is not None:
+                expired = current["lease_expires_at"] is None or current["lease_expires_at"] < now
+                if not expired:
+                    return None
+                if current["fix"] == fix:
+                    taken = (
+                        connection.execute(
+                            update(drift_passes)
+                            .where(
+                                drift_passes.c.id == current["id"],
+                                drift_passes.c.status == "running",
+                                drift_passes.c.lease_expires_at < now,
+                            )
+                            .values(**lease, updated_at=now)
+                            .returning(*drift_passes.c)
+                        )
+                        .mappings()
+                        .first()
+                    )
+                    return _pass(taken) if taken is not None else None
+                connection.execute(
+                    update(drift_passes)
+                    .where(drift_passes.c.id == current["id"], drift_passes.c.status == "running")
+                    .values(
+                        status="abandoned",
+                        note="died; replaced by a pass of the other kind",
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        updated_at=now,
+                    )
+                )
+            try:
+                with connection.begin_nested():
+                    created = (
+                        connection.execute(
+                            insert(drift_passes)
+                            .values(
+                                fix=fix,
+                                status="running",
+                                customers=0,
+                                started_at=now,
+                                updated_at=now,
+                                **lease,
+                            )
+                            .returning(*drift_passes.c)
+                        )
+                        .mappings()
+                        .one()
+                    )
+            except IntegrityError:
+                return None  # another process started one at this very moment
             return _pass(created)
 
     def advance(
@@ -251,7 +270,8 @@ class DriftStore:
             return _pass(row) if row else None
 
     def abandoned(self) -> bool:
-        """Whether an unfinished pass lost its worker (and waits to be resumed)."""
+        """Whether an unfinished pass lost its worker (the next pass resumes or
+        replaces it)."""
         now = self._ledger.now()
         with self._ledger.read() as connection:
             return (

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    text,
 )
 
 metadata = MetaData(
@@ -337,7 +338,7 @@ drift_passes = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("fix", Boolean, nullable=False),
-    Column("status", String(16), nullable=False),  # running | done
+    Column("status", String(16), nullable=False),  # running | done | abandoned
     Column("cursor", String(255)),
     Column("customers", Integer, nullable=False),
     Column("note", Text),
@@ -347,6 +348,14 @@ drift_passes = Table(
     Column("finished_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "status", "finished_at"),
+    # At most one pass runs at a time.
+    Index(
+        "ux_drift_passes_running",
+        "status",
+        unique=True,
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
 )
 
 # One difference a pass found, and what became of it.

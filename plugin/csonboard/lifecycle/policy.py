@@ -18,6 +18,11 @@ from csonboard.stripe_api import Subscription
 
 RUNNING = ("active", "trialing")
 
+ORPHANED = "orphaned: "
+"""How the reason of csonboard's suspension starts when the user's Stripe
+customer is gone (deleted, or never of this account). Kept while the customer
+stays gone, even if a one-time purchase would otherwise be in service."""
+
 
 @dataclass(frozen=True)
 class Decision:

@@ -35,7 +35,7 @@ from csonboard.ledger import Ledger, Onboarding
 from csonboard.ledger.lifecycle import Account, SubscriptionFacts
 from csonboard.lifecycle.journal import Journal
 from csonboard.lifecycle.plan_change import change_plan
-from csonboard.lifecycle.policy import Decision, decide
+from csonboard.lifecycle.policy import ORPHANED, Decision, decide
 from csonboard.lifecycle.power import forget_purchase, start_purchase, stop_purchase
 from csonboard.lifecycle.purchases import (
     bought_prices,
@@ -305,7 +305,9 @@ class LifecycleRunner:
         (or on its way: an onboarding in progress), and suspended by csonboard when
         none is -- also once everything is terminated, so an emptied account with
         ``bypass_billing`` cannot order for free. Only csonboard's own suspension
-        is ever lifted; declining is recorded."""
+        is ever lifted, and not one of a user whose Stripe customer is gone
+        (drift's ``orphan_user`` repair) while it stays gone; declining is
+        recorded."""
         assert work.cs_user_id is not None
         out = out_of_service(self.ledger, work.account.customer_id, work.onboardings)
         if out is None:
@@ -330,6 +332,10 @@ class LifecycleRunner:
             elif ours != reason:
                 work.journal.suspension(reason)
             return
+        if ours is not None and ours.startswith(ORPHANED):
+            found = self.services.stripe.customer(work.account.customer_id)
+            if found is None or found.deleted:
+                return  # the customer is still gone: drift's suspension stands
         if ours is not None:
             if not user.active:
                 self.services.cs.unsuspend_user(user.id)

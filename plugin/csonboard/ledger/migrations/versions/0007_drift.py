@@ -4,6 +4,8 @@ Revision ID: 0007
 Revises: 0006
 """
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -16,6 +18,13 @@ down_revision = "0006"
 def upgrade() -> None:
     with op.batch_alter_table("subscriptions") as batch:
         batch.add_column(sa.Column("ended_seen_at", UTCDateTime()))
+    # Ends csonboard had already recorded were seen in time: their retention
+    # keeps counting from the end (the epoch is never later than an end).
+    op.execute(
+        sa.text(
+            "UPDATE subscriptions SET ended_seen_at = :epoch WHERE stripe_status = 'canceled'"
+        ).bindparams(sa.bindparam("epoch", datetime(1970, 1, 1, tzinfo=UTC), type_=UTCDateTime()))
+    )
     op.create_table(
         "drift_passes",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -32,6 +41,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_drift_passes"),
     )
     op.create_index("ix_drift_passes_status_finished_at", "drift_passes", ["status", "finished_at"])
+    op.create_index(
+        "ux_drift_passes_running",
+        "drift_passes",
+        ["status"],
+        unique=True,
+        sqlite_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status = 'running'"),
+    )
     op.create_table(
         "drift_items",
         sa.Column("pass_id", sa.Integer(), nullable=False),
@@ -48,6 +65,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("drift_items")
+    op.drop_index("ux_drift_passes_running", "drift_passes")
     op.drop_index("ix_drift_passes_status_finished_at", "drift_passes")
     op.drop_table("drift_passes")
     with op.batch_alter_table("subscriptions") as batch:
