@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,10 @@ from sqlalchemy import select
 from csonboard.computestacks import ComputeStacksClient, NewOrder, NewUser, OrderContainer
 from csonboard.ledger import Onboarding
 from csonboard.ledger.schema import drift_passes
-from csonboard.sandbox.stack import SandboxStack, sandbox_stack
+from csonboard.sandbox.stack import SandboxStack
 from operator_support import cli_env, run
 from processes import running
+from shop_support import open_shop, settle
 
 WORDPRESS = "price_sandbox_wordpress_monthly"  # a project with two services (product 11)
 STATIC = "price_sandbox_static_monthly"  # a project with one service (product 10)
@@ -33,21 +33,6 @@ STATIC_ONCE = "price_sandbox_static_once"
 
 SECOND = 1 / 86400  # in days
 FAST = {"CSONBOARD_DRIFT_COMPUTESTACKS_REQUESTS_PER_MINUTE": "500"}
-
-
-@contextmanager
-def open_shop(tmp_path: Path, **env: str) -> Iterator[SandboxStack]:
-    with sandbox_stack(
-        tmp_path / "data",
-        CSONBOARD_ONBOARDING_POLL_SECONDS="0.1",
-        CSONBOARD_WORKER_BACKOFF_SECONDS="0.2",
-        **env,
-    ) as stack:
-        stack.sandbox(
-            "computestacks", "orders", {"pending_seconds": 0.1, "processing_seconds": 0.1}
-        )
-        stack.sandbox("computestacks", "services", {"power_seconds": 0.1})
-        yield stack
 
 
 @pytest.fixture
@@ -63,22 +48,6 @@ def buy(shop: SandboxStack, price: str, *, email: str = "ada@example.com", **kw:
     assert onboarding.status == "done", onboarding.last_error
     settle(shop, onboarding.customer_id or "")
     return onboarding
-
-
-def settle(shop: SandboxStack, customer: str, timeout: float = 20) -> None:
-    """Wait until Stripe delivered everything and the customer's account is at rest."""
-    shop.sandbox("stripe", "deliveries/wait", {"timeout": 10})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        account = shop.ledger.lifecycle.account(customer)
-        quiet = account is None or account.status not in ("pending", "running", "failed")
-        if quiet and not shop.ledger.events.due() and not shop.ledger.onboardings.due():
-            time.sleep(0.3)  # one more look: a just-finished event may ring the account
-            account = shop.ledger.lifecycle.account(customer)
-            if account is None or account.status not in ("pending", "running", "failed"):
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"customer {customer} did not settle")
 
 
 def drift(shop: SandboxStack, *args: str, **settings: str) -> tuple[Result, dict[str, Any]]:

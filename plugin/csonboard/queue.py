@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["event", "onboarding", "account", "usage", "drift"]
+Kind = Literal["event", "onboarding", "account", "usage", "drift", "refund"]
 Handler = Callable[[Kind, str], None]
 
 _TASK_NAME = "csonboard.ring"

@@ -5,6 +5,7 @@
 - ``checkout.session.async_payment_failed`` / ``.expired``: close the session's
   onboarding, provisioning nothing;
 - subscription and invoice events: the customer's lifecycle is reconciled;
+- refunds, disputes and early fraud warnings: see ``csonboard.money``;
 - anything else: stored as ``ignored``.
 
 Handlers only touch the ledger and ring the queue; the onboarding does the work.
@@ -20,6 +21,7 @@ from datetime import datetime
 
 from csonboard.errors import PermanentError
 from csonboard.ledger import EventRecord, Ledger
+from csonboard.money import MONEY_EVENTS
 from csonboard.queue import Doorbell
 from csonboard.stripe_api.records import subscription_of_invoice
 from csonboard.worker import EventHandler, Outcome
@@ -38,7 +40,7 @@ LIFECYCLE = (
     "invoice.paid",
     "invoice.payment_failed",
 )
-HANDLED = (*FULFIL, *CLOSE, *LIFECYCLE)
+HANDLED = (*FULFIL, *CLOSE, *LIFECYCLE, *MONEY_EVENTS)
 """Every snapshot event type csonboard acts on: what its webhook endpoint must
 send (``csonboard stripe setup`` subscribes to exactly these)."""
 

@@ -15,6 +15,8 @@ from csonboard.drift import due as drift_due_now
 from csonboard.errors import ConfigError, CsonboardError, LedgerUnavailable
 from csonboard.ledger import Ledger
 from csonboard.lifecycle import LifecycleRunner
+from csonboard.money import money_routes
+from csonboard.money.refund import refund_purchase
 from csonboard.onboarding import Onboarder, Services
 from csonboard.plans import Catalog, load_catalog
 from csonboard.queue import Doorbell, open_doorbell
@@ -159,6 +161,28 @@ def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
     def drift_due() -> list[str]:
         return ["pass"] if drift_due_now(ledger, settings.drift, ledger.now()) else []
 
+    refund_after = timedelta(hours=settings.onboarding.refund_after_hours)
+
+    def refund(session_id: str) -> None:
+        try:
+            refund_purchase(
+                ledger,
+                services,
+                session_id,
+                owner=name,
+                lease_seconds=settings.worker.lease_seconds,
+                reason=f"not provisioned within {settings.onboarding.refund_after_hours:g} hours",
+            )
+        except CsonboardError as exc:
+            # Left as it is: the sweep finds it due again (a refund under way
+            # is taken over once its lease runs out).
+            log.warning("refund of %s not done (tried again later): %s", session_id, exc)
+
+    def refund_due() -> list[str]:
+        if not refund_after:
+            return []
+        return ledger.onboardings.refund_due(ledger.now() - refund_after)
+
     worker = Worker(
         ledger,
         doorbell,
@@ -166,6 +190,7 @@ def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
             **checkout_routes(ledger, doorbell),
             **lifecycle_routes(ledger, doorbell),
             **thin_routes(ledger, doorbell, services.stripe, livemode=services.livemode),
+            **money_routes(ledger, doorbell, services.stripe, settings.money, services.catalog),
         },
         settings.worker,
         jobs={
@@ -173,6 +198,7 @@ def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
             "account": Job(lifecycle.run, ledger.lifecycle.due),
             "usage": Job(usage.run, usage.due),
             "drift": Job(drift_pass, drift_due),
+            "refund": Job(refund, refund_due),
         },
         name=name,
     )

@@ -95,6 +95,7 @@ class OnboardingSettings(_Section):
     order_deadline_minutes: float = Field(default=15.0, gt=0)
     poll_seconds: float = Field(default=2.0, gt=0)
     poll_max_seconds: float = Field(default=30.0, gt=0)
+    refund_after_hours: float = Field(default=0.0, ge=0, le=24 * 365)
 
 
 class StatusSettings(_Section):
@@ -167,9 +168,18 @@ class DriftSettings(_Section):
     page_size: int = Field(default=100, ge=1, le=10_000)
 
 
+class MoneySettings(_Section):
+    """What csonboard does when a purchase's money goes back: refunds,
+    disputes, early fraud warnings."""
+
+    partial_refund: Literal["record", "stop"] = "record"
+    early_fraud_warning: Literal["record", "refund"] = "record"
+    submit_evidence: bool = False
+
+
 class Settings(_Section):
     """All settings. Sections: ``stripe``, ``receiver``, ``cs``, ``worker``,
-    ``onboarding``, ``lifecycle``, ``usage``, ``drift``, ``status``."""
+    ``onboarding``, ``lifecycle``, ``usage``, ``drift``, ``money``, ``status``."""
 
     data_dir: Path = Path("csonboard-data")
     database_url: str = ""
@@ -190,6 +200,7 @@ class Settings(_Section):
     lifecycle: LifecycleSettings = LifecycleSettings()
     usage: UsageSettings = UsageSettings()
     drift: DriftSettings = DriftSettings()
+    money: MoneySettings = MoneySettings()
     status: StatusSettings = StatusSettings()
 
     @field_validator("database_url")
@@ -289,6 +300,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "lifecycle": LifecycleSettings,
     "usage": UsageSettings,
     "drift": DriftSettings,
+    "money": MoneySettings,
     "status": StatusSettings,
 }
 

@@ -215,6 +215,28 @@ def test_every_object_the_stand_in_serves_keeps_the_library_types(sandbox: Sandb
     paid = client.v1.checkout.sessions.retrieve(embedded.id, {"expand": ["payment_intent"]})
     assert paid.payment_intent is not None
 
+    # Money: a payment's charge and balance transaction, refunds, a dispute through its
+    # life, an inquiry, an early fraud warning.
+    intent_id = str(client.v1.checkout.sessions.retrieve(embedded.id).payment_intent)
+    client.v1.payment_intents.retrieve(intent_id, {"expand": ["latest_charge"]})
+    [charge] = client.v1.charges.list({"payment_intent": intent_id}).data
+    client.v1.charges.retrieve(charge.id, {"expand": ["balance_transaction", "refunds"]})
+    client.v1.balance_transactions.retrieve(str(charge.balance_transaction))
+    http.post(f"{control}/charges/{charge.id}/early_fraud_warning", json={}).raise_for_status()
+    client.v1.radar.early_fraud_warnings.list({"charge": charge.id})
+    client.v1.refunds.create({"charge": charge.id, "amount": 100, "reason": "duplicate"})
+    client.v1.refunds.list({"charge": charge.id, "expand": ["data.balance_transaction"]})
+    dispute = http.post(f"{control}/charges/{charge.id}/dispute", json={}).json()
+    client.v1.disputes.update(
+        dispute["id"], {"evidence": {"product_description": "Hosting"}, "submit": False}
+    )
+    client.v1.disputes.update(dispute["id"], {"submit": True, "metadata": {"case": "1"}})
+    http.post(f"{control}/disputes/{dispute['id']}/close", json={"outcome": "won"})
+    client.v1.disputes.list({"charge": charge.id})
+    client.v1.radar.early_fraud_warnings.retrieve(
+        client.v1.radar.early_fraud_warnings.list().data[0].id
+    )
+
     # Subscriptions and invoices through their life.
     subscription_id = client.v1.checkout.sessions.retrieve(hosted.id).subscription
     assert isinstance(subscription_id, str)
@@ -292,9 +314,16 @@ def test_every_object_the_stand_in_serves_keeps_the_library_types(sandbox: Sandb
     invoice = client.v1.invoices.list({"subscription": made.id}).data[0]
     assert invoice.id is not None
     client.v1.invoices.line_items.list(invoice.id)
+    client.v1.invoices.retrieve(invoice.id, {"expand": ["payments"]})
+    [payment] = client.v1.invoice_payments.list({"invoice": invoice.id}).data
+    assert payment.id is not None
+    client.v1.invoice_payments.retrieve(payment.id, {"expand": ["invoice"]})
     link = client.v1.payment_links.create({"line_items": [{"price": STATIC_ONCE, "quantity": 1}]})
     opened = http.post(f"{control}/payment_links/{link.id}/open", json={}).json()
     http.post(f"{control}/checkout/sessions/{opened['id']}/complete", json={}).raise_for_status()
+    inquired = client.v1.charges.list({"limit": 1}).data[0]
+    inquiry = http.post(f"{control}/charges/{inquired.id}/dispute", json={"inquiry": True}).json()
+    client.v1.disputes.close(inquiry["id"])
     client.v1.payment_links.retrieve(link.id, {"expand": ["line_items"]})
     client.v1.payment_links.list()
     client.v1.customers.delete(customer.id)
@@ -327,6 +356,8 @@ def test_every_object_the_stand_in_serves_keeps_the_library_types(sandbox: Sandb
     assert {"billing.meter", "billing.meter_event", "billing.meter_event_summary"} <= set(
         served["checked"]
     )
+    money = {"charge", "balance_transaction", "refund", "dispute", "radar.early_fraud_warning"}
+    assert money | {"invoice_payment", "payment_intent"} <= set(served["checked"])
 
 
 def test_v2_events_are_checked_too(sandbox: Sandbox) -> None:

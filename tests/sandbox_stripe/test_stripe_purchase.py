@@ -51,9 +51,12 @@ def test_guest_payment_leaves_customer_null_but_fills_customer_details(sandbox: 
     assert fetched.url is None
     intent = sandbox.client.v1.payment_intents.retrieve(str(fetched.payment_intent))
     assert (intent.status, intent.amount_received, intent.customer) == ("succeeded", 4900, None)
+    assert intent.latest_charge is not None
     assert event_types(sandbox) == [
         "payment_intent.created",
+        "charge.succeeded",
         "payment_intent.succeeded",
+        "charge.updated",
         "checkout.session.completed",
     ]
 
@@ -132,6 +135,11 @@ def test_subscription_mode_creates_customer_subscription_and_paid_invoice(
         "customer.subscription.created",
         "invoice.created",
         "invoice.finalized",
+        "payment_intent.created",
+        "charge.succeeded",
+        "payment_intent.succeeded",
+        "charge.updated",
+        "invoice_payment.paid",
         "invoice.paid",
         "invoice.payment_succeeded",
         "customer.subscription.updated",
@@ -166,9 +174,12 @@ def test_delayed_payment_that_succeeds(sandbox: Sandbox) -> None:
     assert settled["payment_status"] == "paid"
     assert event_types(sandbox) == [
         "payment_intent.created",
+        "charge.pending",
         "payment_intent.processing",
         "checkout.session.completed",
+        "charge.succeeded",
         "payment_intent.succeeded",
+        "charge.updated",
         "checkout.session.async_payment_succeeded",
     ]
     again = sandbox.control_error(f"/checkout/sessions/{session.id}/async_payment")

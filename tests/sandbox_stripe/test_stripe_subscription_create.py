@@ -93,6 +93,11 @@ def test_paying_the_open_invoice_makes_it_active(sandbox: Sandbox) -> None:
     active = sandbox.client.v1.subscriptions.retrieve(created.id)
     invoice = sandbox.client.v1.invoices.retrieve(str(created.latest_invoice))
     assert [e.type for e in events] == [
+        "payment_intent.created",
+        "charge.succeeded",
+        "payment_intent.succeeded",
+        "charge.updated",
+        "invoice_payment.paid",
         "invoice.paid",
         "invoice.payment_succeeded",
         "customer.subscription.updated",

@@ -84,16 +84,18 @@ def list_onboardings(
 def show_onboarding(ctx: Context, session_id: str, as_json: bool) -> None:
     """One onboarding: its status, each step's result, attempts and last error,
     the next attempt, the ComputeStacks orders it placed, and what followed the
-    money: the purchase's service state, the services csonboard holds stopped,
-    and every lifecycle action done, declined and scheduled for its
+    money: the purchase's service state, its refunds and disputes, the services
+    csonboard holds stopped, and every lifecycle action done, declined and scheduled for its
     subscription and for the customer's user since the purchase."""
     ledger = Ledger.open(ctx.settings.ledger_url)
     try:
         onboarding = ledger.onboardings.get(session_id)
         steps = ledger.onboardings.steps(session_id)
         orders = ledger.onboardings.orders(session_id, abandoned=True)
-        service = _service(ledger, onboarding, steps) if onboarding else None
+        retention = ctx.settings.lifecycle.retention_days
+        service = _service(ledger, onboarding, steps, retention) if onboarding else None
         lifecycle = _lifecycle(ledger, onboarding) if onboarding else []
+        payments = ledger.payments.of_sessions([session_id])
     finally:
         ledger.close()
     if onboarding is None:
@@ -111,6 +113,7 @@ def show_onboarding(ctx: Context, session_id: str, as_json: bool) -> None:
                 "service": shown_service,
                 "stopped_services": held,
                 "lifecycle": lifecycle,
+                "payments": payments,
             }
         )
         return
@@ -147,6 +150,14 @@ def show_onboarding(ctx: Context, session_id: str, as_json: bool) -> None:
                 f"  {short_time(when)}  {action.action:<12}{action.status:<15}{scope:<10}"
                 f"{action.reason}"
             )
+    if payments:
+        click.echo("\nmoney gone back (refunds, disputes, fraud warnings):")
+        for paid in payments:
+            click.echo(
+                f"  {paid.charge_id}  {paid.amount_refunded}/{paid.amount} {paid.currency} "
+                f"refunded  dispute {_shown(paid.dispute_status)}  "
+                f"hold {_shown(paid.hold)}  {paid.note or ''}"
+            )
     if held:
         click.echo("\nservices csonboard holds stopped:")
         for stopped in held:
@@ -164,12 +175,12 @@ def show_onboarding(ctx: Context, session_id: str, as_json: bool) -> None:
 
 
 def _service(
-    ledger: Ledger, onboarding: Onboarding, steps: list[StepRecord]
+    ledger: Ledger, onboarding: Onboarding, steps: list[StepRecord], retention_days: float
 ) -> ServiceState | None:
     """The purchase's service state once its projects exist; None before."""
     if not any(s.step == "await_project" and s.status == "done" for s in steps):
         return None
-    return purchase_state(ledger, onboarding)
+    return purchase_state(ledger, onboarding, retention_days=retention_days)
 
 
 def _service_line(onboarding: Onboarding, service: ServiceState | None) -> str:

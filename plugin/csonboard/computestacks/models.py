@@ -424,9 +424,10 @@ class Listing(Generic[T]):
     rows come and go, and sorts some lists by keys that are not unique (a
     user's name, a service's label), whose ties PostgreSQL may order
     differently on each page: a row can then come on two pages (kept once)
-    or on none. ``missed`` counts rows the server counted but paging did not
-    return (0 when ``total`` is unknown); read again, with a larger page,
-    before relying on a row being absent."""
+    or on none. Then the list is read again as one page (see
+    ``Transport.fetch_listing``); ``missed`` counts rows the server counted
+    but neither read returned (0 when ``total`` is unknown): rows added while
+    reading, or a server that ignores the page size."""
 
     rows: tuple[T, ...]
     total: int | None

@@ -50,6 +50,7 @@ from csonboard.ledger.onboardings import COMPLETED, IN_PROGRESS
 from csonboard.ledger.power import StoppedService
 from csonboard.lifecycle.plan_change import target_plan
 from csonboard.lifecycle.policy import ORPHANED, decide
+from csonboard.lifecycle.purchases import Hold, holds
 from csonboard.plans import Catalog
 from csonboard.settings import LifecycleSettings
 
@@ -124,6 +125,8 @@ class Purchase:
     created_user: int | None
     """The ComputeStacks user its ``ensure_cs_user`` created, if it did."""
     facts: SubscriptionFacts | None
+    hold: Hold | None = None
+    """Held out of service because its money went back (a refund, a dispute)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ class Record:
             if o.livemode == livemode
         ]
         facts = {f.subscription_id: f for f in ledger.lifecycle.subscriptions(customer_id)}
+        held = holds(ledger, onboardings)
         purchases = []
         for onboarding in sorted(onboardings, key=lambda o: (o.created_at, o.session_id)):
             steps = {s.step: s for s in ledger.onboardings.steps(onboarding.session_id)}
@@ -162,6 +166,7 @@ class Record:
                     line_items=tuple(session.result.get("line_items", [])) if session else (),
                     created_user=created,
                     facts=facts.get(onboarding.subscription_id or ""),
+                    hold=held.get(onboarding.session_id),
                 )
             )
         account = ledger.lifecycle.account(customer_id)
@@ -233,12 +238,15 @@ def _state(purchase: Purchase, view: Any, rules: Rules) -> tuple[State, str]:
     by the lifecycle), or unknown (then treated as in service, never stopped)."""
     sub_id = purchase.onboarding.subscription_id
     facts = purchase.facts
+    hold = purchase.hold
+    if facts is not None and facts.terminated_at is not None:
+        return "ended", f"{sub_id} was terminated on {facts.terminated_at:%Y-%m-%d}"
+    if hold is not None:
+        return ("ended" if hold.terminated else "stopped"), hold.reason
     if sub_id is None:
         return "in_service", "a one-time purchase"
     if facts is not None and facts.ours is False:
         return "unknown", f"csonboard does not follow {sub_id} ({facts.reason})"
-    if facts is not None and facts.terminated_at is not None:
-        return "ended", f"{sub_id} was terminated on {facts.terminated_at:%Y-%m-%d}"
     subscription = view.subscription(sub_id)
     if subscription is None:
         return "unknown", f"Stripe has no subscription {sub_id}"

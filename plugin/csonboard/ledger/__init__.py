@@ -21,6 +21,7 @@ from sqlalchemy.exc import (
 )
 
 from csonboard.errors import LedgerUnavailable
+from csonboard.ledger.access import AccessStore
 from csonboard.ledger.database import make_engine, pending_migrations, upgrade
 from csonboard.ledger.drift import DriftStore
 from csonboard.ledger.events import EVENT_STATUSES, EventRecord, EventStore, IncomingEvent
@@ -32,6 +33,7 @@ from csonboard.ledger.onboardings import (
     OrderRecord,
     StepRecord,
 )
+from csonboard.ledger.payments import PaymentStore
 from csonboard.ledger.power import PowerStore
 from csonboard.ledger.usage import UsageStore
 
@@ -52,6 +54,8 @@ class Ledger:
         self.power = PowerStore(self)
         self.usage = UsageStore(self)
         self.drift = DriftStore(self)
+        self.payments = PaymentStore(self)
+        self.access = AccessStore(self)
 
     @classmethod
     def open(

@@ -127,6 +127,13 @@ class LifecycleStore:
             self._make_due(connection, customer_id, now, from_statuses=None)
             return True
 
+    def touch(self, customer_id: str) -> None:
+        """Make a customer's account due now, creating it if needed (news about
+        one of their purchases that is not a subscription's)."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            self._make_due(connection, customer_id, now, from_statuses=None)
+
     def wake(self, customer_id: str) -> bool:
         """Make a customer's account due now if it exists and is not running
         (an onboarding of theirs finished). True if it was woken."""

@@ -62,8 +62,16 @@ ONBOARDING_STATUSES = (
     "closed",
     "dead",
     "stuck",
+    "refunding",
+    "refunded",
 )
 _DUE = ("pending", "waiting", "failed")
+REFUNDABLE = ("pending", "waiting", "failed", "running", "dead", "stuck", "refunding")
+"""Paid for and not provisioned: what provision-or-refund may refund (one a
+worker holds under its lease only once that lease has run out)."""
+_NEVER_REQUEUED = ("refunding", "refunded")
+READY_STEP = "await_project"
+"""The step after which a purchase's projects are ready: never refunded here."""
 IN_PROGRESS = ("pending", "running", "waiting", "failed")
 COMPLETED = "completed"
 ABANDONED = "abandoned"  # an order status of ours: a replay placed a new one instead
@@ -244,6 +252,7 @@ class OnboardingStore:
         query = update(onboardings).where(
             onboardings.c.session_id.in_(session_ids),
             or_(onboardings.c.status != "running", onboardings.c.lease_expires_at < now),
+            onboardings.c.status.not_in(_NEVER_REQUEUED),  # refunded: never provisioned
         )
         if statuses:
             query = query.where(onboardings.c.status.in_(statuses))
@@ -403,7 +412,68 @@ class OnboardingStore:
             )
             return list(rows.scalars())
 
+    def refund_due(self, older_than: datetime, limit: int = 100) -> list[str]:
+        """Sessions bought before ``older_than`` that a person is needed for
+        (dead or stuck) and whose projects never became ready, and refunds a
+        dead process left under way: what provision-or-refund refunds now,
+        oldest first. One still being tried (or replayed) is not among them."""
+        now = self._ledger.now()
+        free = or_(onboardings.c.lease_expires_at.is_(None), onboardings.c.lease_expires_at < now)
+        ready = (
+            select(onboarding_steps.c.session_id)
+            .where(
+                onboarding_steps.c.session_id == onboardings.c.session_id,
+                onboarding_steps.c.step == READY_STEP,
+                onboarding_steps.c.status == "done",
+            )
+            .exists()
+        )
+        with self._ledger.read() as connection:
+            rows = connection.execute(
+                select(onboardings.c.session_id)
+                .where(
+                    onboardings.c.status.in_(("dead", "stuck", "refunding")),
+                    onboardings.c.created_at <= older_than,
+                    free,
+                    ~ready,
+                )
+                .order_by(onboardings.c.created_at)
+                .limit(limit)
+            )
+            return list(rows.scalars())
+
     # -- working under a lease --------------------------------------------------------------
+
+    def claim_refund(self, session_id: str, owner: str, lease_seconds: float) -> Onboarding | None:
+        """Take the lease to refund an onboarding that provisioned nothing
+        (status ``refunding`` from now on: no worker, replay or retry runs it
+        again). None when it is not refundable or someone holds it."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            row = (
+                connection.execute(
+                    update(onboardings)
+                    .where(
+                        onboardings.c.session_id == session_id,
+                        onboardings.c.status.in_(REFUNDABLE),
+                        or_(
+                            onboardings.c.lease_expires_at.is_(None),
+                            onboardings.c.lease_expires_at < now,
+                        ),
+                    )
+                    .values(
+                        status="refunding",
+                        lease_owner=owner,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds),
+                        next_attempt_at=None,
+                        updated_at=now,
+                    )
+                    .returning(*onboardings.c)
+                )
+                .mappings()
+                .first()
+            )
+            return _onboarding(row) if row else None
 
     def claim(self, session_id: str, owner: str, lease_seconds: float) -> Onboarding | None:
         """Take the lease if the onboarding is due; None otherwise. Exactly one
@@ -493,7 +563,7 @@ class OnboardingStore:
         current ``step``: its status, its error, and with ``uncount_try`` the
         try is not counted (a deliberate wait is not a failure)."""
         now = self._ledger.now()
-        terminal = status in ("done", "closed", "dead", "stuck")
+        terminal = status in ("done", "closed", "dead", "stuck", "refunded")
         with self._ledger.write() as connection:
             released = _changed(
                 connection,

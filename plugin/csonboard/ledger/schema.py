@@ -371,3 +371,46 @@ drift_items = Table(
     Column("outcome", String(16), nullable=False),  # open | fixed | left | failed | busy
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# A payment (a Stripe charge) of a purchase and what became of its money:
+# refunded, disputed, warned of fraud. Written from Stripe's current state of the
+# charge, re-read on every event about it; ``hold`` is what that state means for
+# the purchase, ``final_since`` when the money was gone for good (retention
+# counts from there), ``terminated_at`` when csonboard deleted its projects.
+payments = Table(
+    "payments",
+    metadata,
+    Column("charge_id", String(255), primary_key=True),
+    Column("session_id", String(255)),  # null: the charge paid for no purchase
+    Column("customer_id", String(255)),
+    Column("amount", BigInteger, nullable=False),
+    Column("amount_refunded", BigInteger, nullable=False),
+    Column("currency", String(16), nullable=False),
+    Column("dispute_id", String(255)),
+    Column("dispute_status", String(32)),
+    Column("fraud_warning_id", String(255)),
+    Column("fraud_action", String(16)),  # recorded | refunded
+    Column("hold", String(16)),  # refund | dispute
+    Column("hold_since", UTCDateTime),
+    Column("final_since", UTCDateTime),
+    Column("terminated_at", UTCDateTime),
+    Column("evidence_submitted_at", UTCDateTime),
+    Column("note", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "session_id"),
+    Index(None, "customer_id"),
+)
+
+# What the buyer did with a ready purchase, per day: status page visits and
+# control panel sign-ins from it (evidence for a dispute; nothing personal).
+buyer_access = Table(
+    "buyer_access",
+    metadata,
+    Column("session_id", String(255), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # visit | sign_in
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, UTC
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("count", Integer, nullable=False),
+)

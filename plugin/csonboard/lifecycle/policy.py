@@ -126,3 +126,36 @@ def _running(subscription: Subscription, status: str) -> Decision:
 
 def _time(stamp: int | None) -> datetime | None:
     return datetime.fromtimestamp(stamp, UTC) if stamp else None
+
+
+def held(
+    decision: Decision | None,
+    hold_reason: str,
+    final_since: datetime | None,
+    *,
+    policy: LifecycleSettings,
+    now: datetime,
+) -> Decision:
+    """A purchase whose money went back (a refund, a dispute): out of service
+    whatever its subscription says -- a payment does not lift it -- and, once
+    the money is gone for good (``final_since``), its projects are deleted after
+    the retention counted from then. ``decision`` is its subscription's own
+    (None for a one-time purchase); an earlier end it plans still stands."""
+    own = decision.planned if decision is not None else ()
+    kept = tuple(p for p in own if p[0] == "terminate")
+    ending = decision is not None and decision.terminate
+    if final_since is not None:
+        terminate_at = final_since + timedelta(days=policy.retention_days)
+        if now >= terminate_at:
+            ending = True
+        else:
+            step = ("terminate", terminate_at, f"{hold_reason}: the retention ends")
+            kept = (*kept, step)
+    return Decision(
+        True,
+        hold_reason,
+        terminate=ending,
+        past_due_since=decision.past_due_since if decision else None,
+        ended_seen_at=decision.ended_seen_at if decision else None,
+        planned=() if ending else kept,
+    )

@@ -1,18 +1,55 @@
 """What the ledger says about a customer's purchases (one Checkout Session each):
 their projects, whether each is in service, what was bought, who made the user.
 
-Pure reads of the ledger; no calls. A purchase is in service unless its
-subscription is terminated or wants it stopped (not paid, paused, cancelled); a
-one-time purchase, or one whose subscription csonboard does not follow, is in
-service; an onboarding still in progress counts as in service (it is on its way).
+Pure reads of the ledger; no calls. A purchase is in service unless its money
+went back (a refund, a dispute: :func:`holds`) or its subscription is terminated
+or wants it stopped (not paid, paused, cancelled); a one-time purchase, or one
+whose subscription csonboard does not follow, is otherwise in service; an
+onboarding still in progress counts as in service (it is on its way).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from csonboard.ledger import Ledger, Onboarding
 from csonboard.ledger.onboardings import IN_PROGRESS
+from csonboard.ledger.payments import PaymentRecord
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A purchase out of service because its money went back."""
+
+    kind: str
+    """``refund`` or ``dispute``."""
+    reason: str
+    final_since: datetime | None
+    """Gone for good (refunded in full, dispute lost) since then: its projects
+    are deleted after the retention, counted from here."""
+    terminated: bool
+
+
+def holds(ledger: Ledger, onboardings: Sequence[Onboarding]) -> dict[str, Hold]:
+    """The purchases (by session id) held out of service for their money: a
+    dispute before a refund, the earliest end of the money for good."""
+    by_session: dict[str, list[PaymentRecord]] = {}
+    for payment in ledger.payments.of_sessions([o.session_id for o in onboardings]):
+        if payment.session_id is not None and payment.hold is not None:
+            by_session.setdefault(payment.session_id, []).append(payment)
+    found = {}
+    for session_id, held in by_session.items():
+        held.sort(key=lambda p: (p.hold != "dispute", p.hold_since or p.created_at))
+        ends = [p.final_since for p in held if p.final_since is not None]
+        found[session_id] = Hold(
+            kind=held[0].hold or "refund",
+            reason=held[0].note or held[0].hold or "",
+            final_since=min(ends) if ends else None,
+            terminated=any(p.terminated_at is not None for p in held),
+        )
+    return found
 
 
 def projects_of(ledger: Ledger, onboarding: Onboarding) -> list[int]:
@@ -31,8 +68,14 @@ def out_of_service(
     if not done:
         return None
     facts = {f.subscription_id: f for f in ledger.lifecycle.subscriptions(customer_id)}
+    held = holds(ledger, done)
     out = []
     for onboarding in done:
+        hold = held.get(onboarding.session_id)
+        if hold is not None:
+            ended = "terminated" if hold.terminated else hold.reason
+            out.append(f"{onboarding.session_id}: {ended}")
+            continue
         sub = facts.get(onboarding.subscription_id or "")
         if sub is None or sub.ours is False:
             return []

@@ -35,10 +35,12 @@ from csonboard.ledger import Ledger, Onboarding
 from csonboard.ledger.lifecycle import Account, SubscriptionFacts
 from csonboard.lifecycle.journal import Journal
 from csonboard.lifecycle.plan_change import change_plan
-from csonboard.lifecycle.policy import ORPHANED, Decision, decide
+from csonboard.lifecycle.policy import ORPHANED, Decision, decide, held
 from csonboard.lifecycle.power import forget_purchase, start_purchase, stop_purchase
 from csonboard.lifecycle.purchases import (
+    Hold,
     bought_prices,
+    holds,
     made_by_csonboard,
     nothing_else_live,
     out_of_service,
@@ -60,6 +62,7 @@ class _Pass:
     onboardings: list[Onboarding]
     cs_user_id: int | None
     journal: Journal
+    holds: dict[str, Hold] = dataclasses.field(default_factory=dict)
     waiting: list[str] = dataclasses.field(default_factory=list)
     decisions: dict[str, Decision] = dataclasses.field(default_factory=dict)
 
@@ -131,10 +134,14 @@ class LifecycleRunner:
             onboardings,
             cs_user_id,
             Journal(self.ledger, self.name, customer, cs_user_id),
+            holds(self.ledger, done),
         )
         for facts in self.ledger.lifecycle.subscriptions(customer):
             if facts.ours is not False and facts.terminated_at is None:
                 self._subscription(work, facts)
+        for onboarding in done:
+            if onboarding.subscription_id is None:
+                self._one_time(work, onboarding)
         if work.cs_user_id is not None:
             self._align_user(work)
         return work
@@ -164,6 +171,9 @@ class LifecycleRunner:
             policy=self.policy,
             now=now,
         )
+        hold = work.holds.get(onboarding.session_id)
+        if hold is not None:
+            decision = held(decision, hold.reason, hold.final_since, policy=self.policy, now=now)
         prices = tuple(sorted(i.price_id for i in subscription.items if i.price_id))
         baseline = facts.price_ids or bought_prices(self.ledger, onboarding)
         if prices != baseline:
@@ -181,7 +191,7 @@ class LifecycleRunner:
         elif decision.stop:
             self._stop(work, onboarding, decision.reason)
         else:
-            self._start(work, onboarding)
+            self._start(work, onboarding, "paid again")
         work.journal.save(
             dataclasses.replace(
                 facts,
@@ -204,6 +214,26 @@ class LifecycleRunner:
             settled=f"now: {decision.reason}",
         )
         work.decisions[sub_id] = decision
+
+    def _one_time(self, work: _Pass, onboarding: Onboarding) -> None:
+        """A one-time purchase is in service unless its money went back: then
+        stopped, and deleted after the retention once the money is gone for
+        good; started again when the hold is lifted (a dispute won)."""
+        hold = work.holds.get(onboarding.session_id)
+        if hold is None:
+            self._start(work, onboarding, "its money came back")
+            return
+        if hold.terminated:
+            return
+        decision = held(
+            None, hold.reason, hold.final_since, policy=self.policy, now=self.ledger.now()
+        )
+        if decision.terminate:
+            self._terminate(work, onboarding, decision.reason)
+            self.ledger.payments.terminated(onboarding.session_id)
+            return
+        self._stop(work, onboarding, decision.reason)
+        work.decisions[onboarding.session_id] = decision
 
     def _adopt(self, work: _Pass, facts: SubscriptionFacts) -> bool:
         """A subscription no onboarding names yet: if a Checkout Session made it,
@@ -238,15 +268,14 @@ class LifecycleRunner:
                 "csonboard: left as they are, and csonboard will not start them",
             )
 
-    def _start(self, work: _Pass, onboarding: Onboarding) -> None:
+    def _start(self, work: _Pass, onboarding: Onboarding, why: str) -> None:
         """Back in service: start the services csonboard stopped (only those)."""
         change = start_purchase(self.services.cs, self.ledger, self.name, onboarding)
         if change.changed:
             work.journal.record(
                 "start",
                 "done",
-                f"paid again: started services {_ids(change.changed)} "
-                "(those csonboard had stopped)",
+                f"{why}: started services {_ids(change.changed)} (those csonboard had stopped)",
                 onboarding.subscription_id,
             )
 

@@ -22,16 +22,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from csonboard.ledger import Ledger, Onboarding
 from csonboard.ledger.lifecycle import LifecycleAction, SubscriptionFacts
 from csonboard.ledger.power import StoppedService
+from csonboard.lifecycle.purchases import holds
 
 StateName = Literal["in_service", "stopped", "terminated"]
-Cause = Literal["past_due", "unpaid", "paused", "canceled"]
-"""Why a purchase is stopped, from its subscription's status in Stripe."""
+Cause = Literal["past_due", "unpaid", "paused", "canceled", "refunded", "disputed"]
+"""Why a purchase is stopped: its subscription's status in Stripe, or its money
+gone back (refunded, or disputed with the card issuer)."""
 
 _CAUSES: dict[str, Cause] = {
     "past_due": "past_due",
@@ -66,9 +68,14 @@ class ServiceState:
         return self.state == "in_service"
 
 
-def purchase_state(ledger: Ledger, onboarding: Onboarding) -> ServiceState:
-    """The service state of ``onboarding``'s purchase (three indexed reads at most)."""
+def purchase_state(
+    ledger: Ledger, onboarding: Onboarding, *, retention_days: float | None = None
+) -> ServiceState:
+    """The service state of ``onboarding``'s purchase (four indexed reads at most).
+    A purchase whose money went back is stopped (or terminated) for it; with
+    ``retention_days`` its projects' deletion time is told too."""
     stopped = ledger.power.of(session_id=onboarding.session_id)
+    hold = holds(ledger, [onboarding]).get(onboarding.session_id)
     subscription_id = onboarding.subscription_id
     facts = ledger.lifecycle.subscription(subscription_id) if subscription_id else None
     scheduled = (
@@ -76,7 +83,19 @@ def purchase_state(ledger: Ledger, onboarding: Onboarding) -> ServiceState:
         if subscription_id and facts is not None
         else []
     )
-    return service_state(subscription_id, facts, stopped, scheduled)
+    state = service_state(subscription_id, facts, stopped, scheduled)
+    if hold is None or state.state == "terminated":
+        return state
+    cause: Cause = "disputed" if hold.kind == "dispute" else "refunded"
+    if hold.terminated:
+        return ServiceState("terminated", subscription_id, cause, hold.reason, None, None)
+    ends = (
+        hold.final_since + timedelta(days=retention_days)
+        if hold.final_since is not None and retention_days is not None
+        else None
+    )
+    since = min((s.created_at for s in stopped), default=None)
+    return ServiceState("stopped", subscription_id, cause, hold.reason, since, ends, tuple(stopped))
 
 
 def service_state(

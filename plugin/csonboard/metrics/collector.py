@@ -122,6 +122,7 @@ class LedgerCollector(Collector):
             dead,
             *self._usage(usage),
             *self._drift(),
+            self._reversals(),
             GaugeMetricFamily(
                 "csonboard_oldest_unfinished_onboarding_age_seconds",
                 "Age of the oldest onboarding still in progress (pending, running, waiting "
@@ -155,6 +156,18 @@ class LedgerCollector(Collector):
                 value=age,
             ),
         ]
+
+    def _reversals(self) -> Metric:
+        reversals = CounterMetricFamily(
+            "csonboard_money_reversals",
+            "Payments whose money went back, by kind and outcome (from the ledger): "
+            "refund full|partial, dispute by its Stripe status, early_fraud_warning "
+            "recorded|refunded; not_a_purchase for a charge no Checkout Session made.",
+            labels=["kind", "outcome"],
+        )
+        for (kind, outcome), count in sorted(self._ledger.payments.reversals().items()):
+            reversals.add_metric([kind, outcome], count)
+        return reversals
 
     def _drift(self) -> list[Metric]:
         items = GaugeMetricFamily(

@@ -279,6 +279,13 @@ def _replay_session(
         return Replayed(session_id, True, "had no onboarding: created it; every step runs")
     if onboarding.status == "done" and from_step is None:
         return Replayed(session_id, True, _NOTHING_TO_DO)
+    if onboarding.status in ("refunding", "refunded"):
+        return Replayed(
+            session_id,
+            False,
+            f"{onboarding.status}: its payment was (or is being) refunded, so it is never "
+            "provisioned again; the buyer can buy anew",
+        )
     if _leased(onboarding.status, "running", onboarding.lease_expires_at, ledger.now()):
         return Replayed(session_id, False, busy_message(onboarding))
     forget = forgotten_steps(from_step)

@@ -22,7 +22,7 @@ import stripe
 
 from csonboard.errors import ConfigError, PermanentError, StripeRefused
 from csonboard.settings import Settings
-from csonboard.stripe_api import records
+from csonboard.stripe_api import money, records
 from csonboard.stripe_api.calls import STRIPE_API, calling, reading, unless_missing
 from csonboard.stripe_api.records import (
     Buyer,
@@ -454,6 +454,139 @@ class StripeGateway:
         with self._reading("list customers"):
             page = self._client.v1.customers.list({"limit": self._page_size})
             return {customer.id for customer in page.auto_paging_iter()}
+
+    # -- money going back: refunds, disputes, fraud warnings -----------------------------
+    #
+    # Worker calls, failure policy as for the calls above; "no such object" (404)
+    # is None. What an event says is never trusted: each is re-read here.
+
+    def payment(self, charge_id: str) -> money.Payment | None:
+        """The charge with its newest dispute and newest early fraud warning."""
+
+        def fetch() -> money.Payment:
+            charge = self._client.v1.charges.retrieve(charge_id)
+            disputes = self._client.v1.disputes.list({"charge": charge_id, "limit": 1})
+            warnings = self._client.v1.radar.early_fraud_warnings.list(
+                {"charge": charge_id, "limit": 1}
+            )
+            return money.payment(
+                charge,
+                disputes.data[0] if disputes.data else None,
+                warnings.data[0] if warnings.data else None,
+            )
+
+        return self._unless_missing(f"retrieve charge {charge_id}", fetch)
+
+    def charge_of(self, object_id: str) -> str | None:
+        """The charge a refund (``re_``/``pyr_``), dispute (``du_``/``dp_``) or early
+        fraud warning (``issfr_``) is about; None when Stripe has no such object."""
+
+        def fetch() -> str | None:
+            if object_id.startswith(("du_", "dp_")):
+                found: Any = self._client.v1.disputes.retrieve(object_id)
+            elif object_id.startswith("issfr_"):
+                found = self._client.v1.radar.early_fraud_warnings.retrieve(object_id)
+            else:
+                found = self._client.v1.refunds.retrieve(object_id)
+            return id_of(field(found, "charge"))
+
+        return self._unless_missing(f"retrieve {object_id}", fetch)
+
+    def purchase_of_payment(self, payment_intent: str) -> tuple[str | None, str | None]:
+        """What a PaymentIntent paid for: (the Checkout Session in payment mode,
+        None) or (None, the subscription whose invoice it paid); (None, None) for
+        anything else."""
+        with self._calling(f"trace payment {payment_intent}"):
+            sessions = self._client.v1.checkout.sessions.list(
+                {"payment_intent": payment_intent, "limit": 1}
+            )
+            if sessions.data:
+                return str(sessions.data[0].id), None
+            payments = self._client.v1.invoice_payments.list(
+                {"payment": {"type": "payment_intent", "payment_intent": payment_intent}}
+            )
+            invoices = [id_of(field(p, "invoice")) for p in payments.data]
+        for invoice_id in filter(None, invoices):
+            subject = self.invoice_subject(invoice_id)
+            if subject is not None and subject[0] is not None:
+                return None, subject[0]
+        return None, None
+
+    def refund(self, charge_id: str, *, reason: str, idempotency_key: str) -> str:
+        """Refund what is left of the charge; returns the refund's id. The same
+        key returns the same refund for at least 24 hours."""
+        with self._calling(f"refund charge {charge_id}"):
+            refund = self._client.v1.refunds.create(
+                {
+                    "charge": charge_id,
+                    "reason": reason,
+                    "metadata": {"csonboard": "refund"},
+                },
+                {"idempotency_key": idempotency_key},
+            )
+        return str(refund.id)
+
+    def payment_of_session(self, session_id: str) -> str | None:
+        """The PaymentIntent that paid a Checkout Session: its own in payment
+        mode, its first invoice's in subscription mode; None if nothing was paid."""
+        with self._calling(f"trace the payment of {session_id}"):
+            session = self._client.v1.checkout.sessions.retrieve(session_id)
+            intent = id_of(field(session, "payment_intent"))
+            invoice = id_of(field(session, "invoice"))
+            if intent is not None or invoice is None:
+                return intent
+            payments = self._client.v1.invoice_payments.list({"invoice": invoice})
+            for invoice_payment in payments.data:
+                paid_with = field(invoice_payment, "payment")
+                found = id_of(field(paid_with, "payment_intent")) if paid_with else None
+                if found is not None and field(invoice_payment, "status") == "paid":
+                    return found
+        return None
+
+    def refund_payment(
+        self, payment_intent: str, *, reason: str, idempotency_key: str
+    ) -> tuple[str | None, money.Payment | None]:
+        """Refund what is left of a PaymentIntent's charge: (the refund's id,
+        or None when nothing was left to refund; the charge before). The same
+        key returns the same refund for at least 24 hours; after that, a charge
+        refunded in full is the proof it was done."""
+        with self._calling(f"retrieve payment {payment_intent}"):
+            intent = self._client.v1.payment_intents.retrieve(payment_intent)
+        charge_id = id_of(field(intent, "latest_charge"))
+        charge = self.payment(charge_id) if charge_id else None
+        if charge is None or charge.refunded_in_full:
+            return None, charge
+        with self._calling(f"refund payment {payment_intent}"):
+            refund = self._client.v1.refunds.create(
+                {
+                    "payment_intent": payment_intent,
+                    "reason": reason,
+                    "metadata": {"csonboard": "provision-or-refund"},
+                },
+                {"idempotency_key": idempotency_key},
+            )
+        return str(refund.id), charge
+
+    def submit_dispute_evidence(
+        self, dispute_id: str, evidence: Mapping[str, str], *, idempotency_key: str
+    ) -> None:
+        """Stage ``evidence`` (text fields) on the dispute and submit it."""
+        with self._calling(f"submit evidence for {dispute_id}"):
+            self._client.v1.disputes.update(
+                dispute_id,
+                {"evidence": dict(evidence), "submit": True},  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key},
+            )
+
+    def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> None:
+        """Cancel now (no proration, no final invoice); a canceled one is left."""
+        current = self.subscription(subscription_id)
+        if current.status in ("canceled", "incomplete_expired"):
+            return
+        with self._calling(f"cancel subscription {subscription_id}"):
+            self._client.v1.subscriptions.cancel(
+                subscription_id, {}, {"idempotency_key": idempotency_key}
+            )
 
     # -- plumbing --------------------------------------------------------------------
 

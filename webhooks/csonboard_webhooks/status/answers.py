@@ -9,10 +9,17 @@ from flask import Response, current_app, make_response, render_template
 
 from csonboard.errors import CsonboardError
 from csonboard.ledger import Onboarding
+from csonboard.ledger.access import AccessKind
 from csonboard.lifecycle.state import ServiceState, purchase_state
 from csonboard.settings import StatusSettings
 from csonboard_webhooks.status.pages import StatusPages, status_pages
-from csonboard_webhooks.status.progress import READY_STEP, Progress, describe, sign_in_open
+from csonboard_webhooks.status.progress import (
+    NOT_PAYABLE,
+    READY_STEP,
+    Progress,
+    describe,
+    sign_in_open,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +38,16 @@ def status_settings() -> StatusSettings:
     return found
 
 
+def record_access(pages: StatusPages, session_id: str, kind: AccessKind) -> None:
+    """Note that the buyer opened a delivered purchase's page or signed in from
+    it (dispute evidence); a ledger that cannot take it now costs the buyer
+    nothing: logged, not raised."""
+    try:
+        pages.ledger.access.record(session_id, kind)
+    except CsonboardError as exc:
+        log.warning("status page: could not record a %s: %s", kind, exc)
+
+
 def progress_of(pages: StatusPages, onboarding: Onboarding, *, pay_link: bool = True) -> Progress:
     """What the buyer is told. Once the project is ready, the purchase's service
     state is read from the ledger; for one stopped for non-payment (not
@@ -41,7 +58,7 @@ def progress_of(pages: StatusPages, onboarding: Onboarding, *, pay_link: bool = 
     pay_url: str | None = None
     if any(s.step == READY_STEP and s.status == "done" for s in steps):
         service = purchase_state(pages.ledger, onboarding)
-        if pay_link and service.state == "stopped" and service.cause != "canceled":
+        if pay_link and service.state == "stopped" and service.cause not in NOT_PAYABLE:
             pay_url = pay_url_of(pages, service)
     return describe(
         onboarding,

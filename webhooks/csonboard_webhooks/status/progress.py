@@ -38,9 +38,15 @@ State = Literal[
     "awaiting_payment",
     "failed",
     "closed",
+    "refunded",
     "stopped",
     "terminated",
 ]
+DELIVERED = ("ready", "stopped", "terminated")
+"""Page states of a purchase whose projects were ready once."""
+NOT_PAYABLE = ("canceled", "refunded", "disputed")
+"""Causes a payment does not lift: no pay link is shown for them."""
+
 StageState = Literal["done", "current", "retrying", "waiting", "failed", "stopped", "not_started"]
 
 STAGES: tuple[tuple[str, str, str], ...] = (
@@ -71,6 +77,8 @@ _BY_STATUS: dict[str, tuple[State, StageState]] = {
     "dead": ("failed", "failed"),
     "stuck": ("failed", "failed"),
     "closed": ("closed", "stopped"),
+    "refunding": ("failed", "failed"),
+    "refunded": ("refunded", "stopped"),
     "done": ("in_progress", "current"),  # done always has await_project done; see below
 }
 
@@ -144,7 +152,7 @@ def describe(
         stages.append(Stage(key, label, stage_state, _STAGE_WORDS[stage_state]))
     if state == "ready" and service is not None and not service.in_service:
         state = "stopped" if service.state == "stopped" else "terminated"
-    if state != "stopped" or service is None or service.cause == "canceled":
+    if state != "stopped" or service is None or service.cause in NOT_PAYABLE:
         pay_url = None  # paying an invoice restarts nothing then
     if state in ("stopped", "terminated") and service is not None:
         headline, message = _service_words(service, pay_url, support)
@@ -153,6 +161,7 @@ def describe(
     refresh: int | None = {
         "ready": None,
         "closed": None,
+        "refunded": None,
         "terminated": None,
         "failed": _SLOW,
         "awaiting_payment": _SLOW,
@@ -204,6 +213,8 @@ def _day(moment: datetime) -> str:
 
 def _service_words(service: ServiceState, pay_url: str | None, support: str) -> tuple[str, str]:
     """What a buyer is told about a purchase out of service, in their words."""
+    if service.cause in ("refunded", "disputed"):
+        return _money_words(service, support)
     if service.state == "terminated":
         when = f" on {_day(service.since)}" if service.since else ""
         return (
@@ -243,6 +254,30 @@ def _service_words(service: ServiceState, pay_url: str | None, support: str) -> 
     return headline, f"{why}, so we have stopped your service. Your data is kept. {how}"
 
 
+def _money_words(service: ServiceState, support: str) -> tuple[str, str]:
+    """A purchase whose payment was refunded or disputed."""
+    what = (
+        "Your payment was refunded"
+        if service.cause == "refunded"
+        else "Your payment is disputed with your card issuer"
+    )
+    if service.state == "terminated":
+        return (
+            "Your service has ended",
+            f"{what}, and the projects of this purchase were deleted. "
+            f"If you have questions, {support}.",
+        )
+    kept = (
+        f"Your projects are kept until {_day(service.ends_at)}; after that they are deleted."
+        if service.ends_at
+        else "Your data is kept."
+    )
+    return (
+        "Your service is paused",
+        f"{what}, so we have stopped your service. {kept} If you have questions, {support}.",
+    )
+
+
 def _words(state: State, support: str) -> tuple[str, str]:
     if state == "ready":
         return "Your service is ready", "Your project is up and running."
@@ -264,6 +299,13 @@ def _words(state: State, support: str) -> tuple[str, str]:
             "We could not finish setting up your service",
             "Our team has been alerted and will finish it or contact you. You do not need "
             f"to pay again. If you have questions, {support}.",
+        )
+    if state == "refunded":
+        return (
+            "Your payment was refunded",
+            "We could not set up your service, so we have refunded your payment in full; "
+            "it reaches your account within a few business days, as your bank handles it. "
+            f"If you have questions, {support}.",
         )
     if state == "closed":
         return (

@@ -26,6 +26,7 @@ from csonboard_webhooks.status.answers import (
     message,
     onboarding_of,
     pages_or_none,
+    record_access,
     switched_off,
 )
 from csonboard_webhooks.status.progress import sign_in_open
@@ -130,6 +131,7 @@ def open_control_panel(token: str) -> Response:
             outcome="failed",
         )
     STATUS_LOGINS.labels(outcome="issued").inc()
+    record_access(pages, onboarding.session_id, "sign_in")
     # Never the token itself: it signs the buyer in for a minute.
     log.info(
         "status page: control panel sign-in issued",

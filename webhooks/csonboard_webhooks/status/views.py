@@ -41,11 +41,13 @@ from csonboard_webhooks.status.answers import (
     onboarding_of,
     pages_or_none,
     progress_of,
+    record_access,
     sign_in_state,
     status_settings,
     switched_off,
 )
 from csonboard_webhooks.status.pages import StatusPages
+from csonboard_webhooks.status.progress import DELIVERED
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,8 @@ def page(token: str) -> Response:
     if isinstance(found, Response):
         return found
     onboarding, progress = found
+    if progress.state in DELIVERED:
+        record_access(pages, onboarding.session_id, "visit")
     nonce = request.cookies.get(COOKIE) or secrets.token_urlsafe(24)
     response = make_response(
         render_template(

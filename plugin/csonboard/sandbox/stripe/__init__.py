@@ -5,10 +5,14 @@ The official ``stripe`` library (16.x) talks to it unchanged through
 ``stripe.StripeClient(api_key, base_addresses={"api": url})``: Stripe's paths,
 form-encoded parameters, object shapes (API 2026-10-28), error envelopes,
 idempotency keys and signed, retried webhooks. ``/_sandbox/...`` routes play
-the buyer and steer failures and delivery.
+the buyer and the card network and steer failures and delivery.
 
 Modules: ``state`` (objects and ids), ``forms`` (bracketed parameters),
 ``shapes``/``billing``/``invoices`` (object builders and invoice steps),
+``charges`` (every successful payment's charge and balance transaction),
+``invoice_payments`` (what links a paid invoice to its PaymentIntent),
+``refunds``, ``disputes`` and ``fraud_warnings`` (money going back, and the card
+network's chargebacks, inquiries and early fraud warnings),
 ``checkout``/``purchase`` (sessions and what buyers do with them),
 ``payment_links`` (links that open a new session per buyer), ``lifecycle``
 (renewals, dunning, pausing, cancellation), ``subscribe`` (subscriptions made

@@ -18,14 +18,19 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, g, request
 
 from csonboard.sandbox.stripe import (
+    charges,
     checkout,
     customers,
+    disputes,
+    fraud_warnings,
+    invoice_payments,
     meter_events,
     meter_summaries,
     meters,
     payment_links,
     prices,
     queries,
+    refunds,
     subscribe,
     subscriptions,
     webhook_endpoints,
@@ -309,14 +314,70 @@ class _Api:
     def list_invoice_lines(self, invoice_id: str) -> Response:
         return self.render(queries.list_invoice_lines(self.store, invoice_id, self.params))
 
-    def get_payment_intent(self, intent_id: str) -> Response:
-        return self.retrieve("payment_intent", intent_id)
+    def list_invoice_payments(self) -> Response:
+        return self.render(invoice_payments.list_invoice_payments(self.store, self.params))
+
+    def get_invoice_payment(self, payment_id: str) -> Response:
+        return self.retrieve("invoice_payment", payment_id)
 
     def list_events(self) -> Response:
         return self.render(list_events(self.store, self.params))
 
     def get_event(self, event_id: str) -> Response:
         return self.retrieve("event", event_id)
+
+    # -- payments and money going back -----------------------------------------------
+
+    def get_payment_intent(self, intent_id: str) -> Response:
+        return self.retrieve("payment_intent", intent_id)
+
+    def list_charges(self) -> Response:
+        return self.render(charges.list_charges(self.store, self.params))
+
+    def get_charge(self, charge_id: str) -> Response:
+        return self.retrieve("charge", charge_id)
+
+    def list_charge_refunds(self, charge_id: str) -> Response:
+        return self.render(refunds.list_charge_refunds(self.store, charge_id, self.params))
+
+    def get_charge_refund(self, charge_id: str, refund_id: str) -> Response:
+        found = refunds.retrieve_charge_refund(self.store, charge_id, refund_id, self.params)
+        return self.render(found)
+
+    def get_balance_transaction(self, transaction_id: str) -> Response:
+        return self.retrieve("balance_transaction", transaction_id)
+
+    def create_refund(self) -> Response:
+        events = self.account.events
+        return self.render(refunds.create_refund(self.store, events, self.params, self.origin))
+
+    def list_refunds(self) -> Response:
+        return self.render(refunds.list_refunds(self.store, self.params))
+
+    def get_refund(self, refund_id: str) -> Response:
+        return self.retrieve("refund", refund_id)
+
+    def list_disputes(self) -> Response:
+        return self.render(disputes.list_disputes(self.store, self.params))
+
+    def get_dispute(self, dispute_id: str) -> Response:
+        return self.retrieve("dispute", dispute_id)
+
+    def update_dispute(self, dispute_id: str) -> Response:
+        events = self.account.events
+        updated = disputes.update_dispute(self.store, events, dispute_id, self.params, self.origin)
+        return self.render(updated)
+
+    def close_dispute(self, dispute_id: str) -> Response:
+        events = self.account.events
+        closed = disputes.accept_dispute(self.store, events, dispute_id, self.params, self.origin)
+        return self.render(closed)
+
+    def list_early_fraud_warnings(self) -> Response:
+        return self.render(fraud_warnings.list_warnings(self.store, self.params))
+
+    def get_early_fraud_warning(self, warning_id: str) -> Response:
+        return self.retrieve(fraud_warnings.KIND, warning_id)
 
     # -- webhook endpoints -------------------------------------------------------------
 
@@ -429,7 +490,23 @@ def create_api(account: SandboxAccount) -> Blueprint:
         ("/invoices", "GET", api.list_invoices),
         ("/invoices/<invoice_id>", "GET", api.get_invoice),
         ("/invoices/<invoice_id>/lines", "GET", api.list_invoice_lines),
+        ("/invoice_payments", "GET", api.list_invoice_payments),
+        ("/invoice_payments/<payment_id>", "GET", api.get_invoice_payment),
         ("/payment_intents/<intent_id>", "GET", api.get_payment_intent),
+        ("/charges", "GET", api.list_charges),
+        ("/charges/<charge_id>", "GET", api.get_charge),
+        ("/charges/<charge_id>/refunds", "GET", api.list_charge_refunds),
+        ("/charges/<charge_id>/refunds/<refund_id>", "GET", api.get_charge_refund),
+        ("/balance_transactions/<transaction_id>", "GET", api.get_balance_transaction),
+        ("/refunds", "GET", api.list_refunds),
+        ("/refunds", "POST", api.create_refund),
+        ("/refunds/<refund_id>", "GET", api.get_refund),
+        ("/disputes", "GET", api.list_disputes),
+        ("/disputes/<dispute_id>", "GET", api.get_dispute),
+        ("/disputes/<dispute_id>", "POST", api.update_dispute),
+        ("/disputes/<dispute_id>/close", "POST", api.close_dispute),
+        ("/radar/early_fraud_warnings", "GET", api.list_early_fraud_warnings),
+        ("/radar/early_fraud_warnings/<warning_id>", "GET", api.get_early_fraud_warning),
         ("/events", "GET", api.list_events),
         ("/events/<event_id>", "GET", api.get_event),
         ("/webhook_endpoints", "GET", api.list_webhook_endpoints),

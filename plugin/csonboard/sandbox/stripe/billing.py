@@ -20,6 +20,7 @@ import copy
 from datetime import UTC, datetime
 
 from csonboard.sandbox.stripe import invoices
+from csonboard.sandbox.stripe.charges import CARD
 from csonboard.sandbox.stripe.events import AUTOMATIC, EventLog, Origin
 from csonboard.sandbox.stripe.shapes import list_object
 from csonboard.sandbox.stripe.state import Json, Store
@@ -92,13 +93,16 @@ def start_subscription(
     return subscription, invoice
 
 
-def pay_first_invoice(store: Store, events: EventLog, subscription: Json, invoice: Json) -> None:
-    """The first payment cleared: invoice paid, subscription ``active``.
+def pay_first_invoice(
+    store: Store, events: EventLog, subscription: Json, invoice: Json, *, method: str = CARD
+) -> None:
+    """The first payment (by ``method``) cleared: invoice paid, subscription ``active``.
 
-    Emits ``invoice.paid``, ``invoice.payment_succeeded`` and
-    ``customer.subscription.updated`` (previous status ``incomplete``).
+    Emits what :func:`invoices.pay` emits (the payment's events, ``invoice.paid``,
+    ``invoice.payment_succeeded``), then ``customer.subscription.updated``
+    (previous status ``incomplete``).
     """
-    invoices.pay(store, events, invoice)
+    invoices.pay(store, events, invoice, method=method)
     previous = {"status": subscription["status"]}
     subscription["status"] = "active"
     events.emit("customer.subscription.updated", subscription, previous=previous)

@@ -3,8 +3,9 @@
 No API key; JSON bodies in and out; errors use Stripe's envelope. These routes
 do what Stripe does on its own (the buyer paying on the hosted page, a bank
 debit settling, a session timing out, a subscription renewing or falling into
-dunning, the Dashboard's "Resend") and let tests look inside. Events they cause
-have ``request.id`` null, as Stripe-initiated events do.
+dunning, the card network's disputes and early fraud warnings, the Dashboard's
+"Resend") and let tests look inside. Events they cause have ``request.id`` null,
+as Stripe-initiated events do.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from csonboard.sandbox.stripe import lifecycle, meter_events, payment_links, purchase, thin
+from csonboard.sandbox.stripe import (
+    disputes,
+    fraud_warnings,
+    lifecycle,
+    meter_events,
+    payment_links,
+    purchase,
+    thin,
+)
 from csonboard.sandbox.stripe.account import SandboxAccount
 from csonboard.sandbox.stripe.errors import invalid
 from csonboard.sandbox.stripe.faults import parse_fault
@@ -194,6 +203,55 @@ class _Control:
             subscription = self.store.get("subscription", subscription_id)
             lifecycle.resume(self.store, self.events, subscription, reset_anchor=anchor == "now")
             return json_response(subscription)
+
+    # -- the card network: disputes and early fraud warnings ------------------------------
+
+    def dispute_charge(self, charge_id: str) -> Response:
+        """Body ``{"reason", "inquiry", "amount"}`` (defaults ``fraudulent``, false, and
+        what is left unrefunded): the cardholder disputes a succeeded card charge. A
+        chargeback (``needs_response``) withdraws the funds, an inquiry
+        (``warning_needs_response``) does not; see :func:`disputes.open_dispute`.
+        Answers the dispute."""
+        body = _body()
+        check_known(body, ("reason", "inquiry", "amount"))
+        reason = body.get("reason", "fraudulent")
+        if not isinstance(reason, str):
+            raise invalid("reason must be a string", "reason")
+        inquiry = body.get("inquiry", False)
+        if not isinstance(inquiry, bool):
+            raise invalid("inquiry must be true or false", "inquiry")
+        amount = body.get("amount")
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+            raise invalid("amount must be an integer (minor units)", "amount")
+        dispute = disputes.open_dispute(
+            self.store, self.events, charge_id, reason=reason, inquiry=inquiry, amount=amount
+        )
+        return json_response(dispute)
+
+    def decide_dispute(self, dispute_id: str) -> Response:
+        """Body ``{"outcome": "won"|"lost"}``: the network decides an open dispute
+        (``charge.dispute.closed``, and ``charge.dispute.funds_reinstated`` for a won
+        chargeback). An inquiry closes ``warning_closed`` whatever the outcome, which
+        it may leave out. Answers the dispute."""
+        body = _body()
+        check_known(body, ("outcome",))
+        outcome = body.get("outcome")
+        if outcome is not None and outcome not in ("won", "lost"):
+            raise invalid("outcome must be won or lost", "outcome")
+        won = None if outcome is None else outcome == "won"
+        return json_response(disputes.decide(self.store, self.events, dispute_id, won=won))
+
+    def warn_of_fraud(self, charge_id: str) -> Response:
+        """Body ``{"fraud_type": ...}`` (default ``made_with_stolen_card``): the card
+        issuer sends an early fraud warning for a succeeded charge
+        (``radar.early_fraud_warning.created``). Answers the warning."""
+        body = _body()
+        check_known(body, ("fraud_type",))
+        fraud_type = body.get("fraud_type", "made_with_stolen_card")
+        if not isinstance(fraud_type, str):
+            raise invalid("fraud_type must be a string", "fraud_type")
+        warning = fraud_warnings.create_warning(self.store, self.events, charge_id, fraud_type)
+        return json_response(warning)
 
     # -- faults and webhooks -------------------------------------------------------------
 
@@ -375,6 +433,9 @@ def create_control(account: SandboxAccount) -> Blueprint:
         ("/subscriptions/<subscription_id>/status", ["POST"], control.force_status),
         ("/subscriptions/<subscription_id>/pause", ["POST"], control.pause),
         ("/subscriptions/<subscription_id>/resume", ["POST"], control.resume),
+        ("/charges/<charge_id>/dispute", ["POST"], control.dispute_charge),
+        ("/charges/<charge_id>/early_fraud_warning", ["POST"], control.warn_of_fraud),
+        ("/disputes/<dispute_id>/close", ["POST"], control.decide_dispute),
         ("/faults", ["POST"], control.add_fault),
         ("/faults", ["GET"], control.list_faults),
         ("/faults", ["DELETE"], control.clear_faults),

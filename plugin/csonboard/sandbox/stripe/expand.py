@@ -3,9 +3,10 @@
 Paths are dotted (``customer``, ``line_items``, ``data.subscription``,
 ``latest_invoice.customer``) and at most four levels deep, as on Stripe. A
 field holding the id of a stored object can be expanded; a null field stays
-null. ``line_items`` on a Checkout Session or a Payment Link is *includable*: it
-is absent from the object unless expanded, and then it is the first page (10
-items) of its line items with ``has_more``, like every expanded list on Stripe.
+null. ``line_items`` on a Checkout Session or a Payment Link, ``refunds`` on a
+charge and ``payments`` on an invoice are *includable*: absent from the object
+unless expanded, and then the first page (10 items) of the list with
+``has_more``, like every expanded list on Stripe.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ _LINE_ITEMS_URLS = {
     "payment_link": "/v1/payment_links/{}/line_items",
 }
 """Objects with includable ``line_items``, and where their list lives."""
+_INCLUDABLE = {
+    ("charge", "refunds"): ("refund", "charge", "/v1/charges/{}/refunds"),
+    ("invoice", "payments"): ("invoice_payment", "invoice", "/v1/invoice_payments?invoice={}"),
+}
+"""Other includable lists: (object, field) -> (kind listed, its field naming the
+object, the list's url). Stripe leaves them out unless expanded."""
 
 
 def expand(store: Store, obj: Json, paths: list[str]) -> Json:
@@ -54,6 +61,17 @@ def line_items_page(store: Store, obj: Json, limit: int) -> Json:
     )
 
 
+def _included(store: Store, obj: Json, field: str) -> Json:
+    """The first page of an includable list of ``obj``, newest first."""
+    kind, owner, url = _INCLUDABLE[(str(obj["object"]), field)]
+    items = [o for o in store.newest_first(kind) if o[owner] == obj["id"]]
+    return list_object(
+        copy.deepcopy(items[:_EXPANDED_LIST_SIZE]),
+        url.format(obj["id"]),
+        has_more=len(items) > _EXPANDED_LIST_SIZE,
+    )
+
+
 def _expand_at(store: Store, node: Any, segments: list[str], path: str) -> None:
     head, rest = segments[0], segments[1:]
     if isinstance(node, dict) and node.get("object") == "list" and head == "data":
@@ -66,6 +84,8 @@ def _expand_at(store: Store, node: Any, segments: list[str], path: str) -> None:
         raise _not_expandable(path)
     if node.get("object") in _LINE_ITEMS_URLS and head == "line_items":
         node[head] = line_items_page(store, node, _EXPANDED_LIST_SIZE)
+    elif (node.get("object"), head) in _INCLUDABLE:
+        node[head] = _included(store, node, head)
     elif head == "id" or head not in node:
         raise _not_expandable(path)
     elif isinstance(node[head], str):

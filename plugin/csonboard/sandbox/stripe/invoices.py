@@ -11,9 +11,19 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from csonboard.sandbox.stripe import invoice_payments, shapes
+from csonboard.sandbox.stripe.charges import CARD, payer_of_customer, succeed
 from csonboard.sandbox.stripe.events import AUTOMATIC, EventLog, Origin
 from csonboard.sandbox.stripe.shapes import list_object
 from csonboard.sandbox.stripe.state import Json, Store
+
+_INTENT_DESCRIPTIONS = {
+    "subscription_create": "Subscription creation",
+    "subscription_cycle": "Subscription cycle",
+    "subscription_update": "Subscription update",
+}
+"""The ``description`` Stripe gives the PaymentIntent (and so the charge) paying a
+subscription invoice, by the invoice's ``billing_reason``."""
 
 
 @dataclass(frozen=True)
@@ -219,12 +229,40 @@ def finalize(store: Store, events: EventLog, invoice: Json, origin: Origin = AUT
     events.emit("invoice.finalized", invoice, origin=origin)
 
 
-def pay(store: Store, events: EventLog, invoice: Json, origin: Origin = AUTOMATIC) -> None:
+def pay(
+    store: Store,
+    events: EventLog,
+    invoice: Json,
+    origin: Origin = AUTOMATIC,
+    *,
+    method: str = CARD,
+) -> None:
     """A payment attempt on an open invoice succeeded.
 
-    Emits ``invoice.paid`` then ``invoice.payment_succeeded``; ``attempt_count``
-    counts this attempt and no further attempt is scheduled.
+    An invoice that owes money is paid through a PaymentIntent of its own (the
+    customer's ``method``, a card unless said otherwise), linked to the invoice by
+    an invoice payment: ``payment_intent.created``, ``charge.succeeded``,
+    ``payment_intent.succeeded``, ``charge.updated`` (see ``charges``),
+    ``invoice_payment.paid``. Then, for every invoice, ``invoice.paid`` and
+    ``invoice.payment_succeeded``; ``attempt_count`` counts this attempt and no
+    further attempt is scheduled.
     """
+    if invoice["amount_due"] > 0:
+        customer = store.find("customer", invoice["customer"]) or {}  # deleted: no details
+        intent = store.put(
+            shapes.payment_intent(
+                store,
+                amount=invoice["amount_due"],
+                currency=invoice["currency"],
+                customer_id=invoice["customer"],
+                metadata={},
+                status="requires_payment_method",
+            )
+        )
+        intent["description"] = _INTENT_DESCRIPTIONS.get(invoice["billing_reason"])
+        events.emit("payment_intent.created", intent, origin=origin)
+        succeed(store, events, intent, payer_of_customer(customer, method), origin)
+        invoice_payments.record_paid(store, events, invoice, intent, origin)
     invoice.update(
         status="paid",
         amount_paid=invoice["amount_due"],

@@ -7,13 +7,14 @@ so a cursor taken from one filtered page stays valid for the next, as on Stripe.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from csonboard.sandbox.stripe.errors import invalid, no_such
 from csonboard.sandbox.stripe.forms import as_dict, as_int, as_str, check_known, sub
 from csonboard.sandbox.stripe.shapes import list_object
-from csonboard.sandbox.stripe.state import Json
+from csonboard.sandbox.stripe.state import Json, Store
 
 PAGE_PARAMS = ("limit", "starting_after", "ending_before", "expand")
 """Parameters every list endpoint takes."""
@@ -84,3 +85,26 @@ def _position(ordered: list[Json], cursor: Any, param: str, label: str) -> int:
 def field_equals(name: str, value: object) -> Callable[[Json], bool]:
     """A filter keeping objects whose ``name`` field equals ``value``."""
     return lambda obj: bool(obj[name] == value)
+
+
+def list_of_payments(store: Store, params: Mapping[str, Any], kind: str, url: str) -> Json:
+    """A list of what happened to payments (refunds, disputes, early fraud
+    warnings): newest first, by ``charge``, ``payment_intent`` and ``created``."""
+    check_known(params, (*PAGE_PARAMS, "charge", "created", "payment_intent"))
+    checks: list[Callable[[Json], bool]] = []
+    for name in ("charge", "payment_intent"):
+        if name in params:
+            checks.append(field_equals(name, as_str(params[name], name)))
+    if "created" in params:
+        created = range_filter(params["created"], "created")
+        checks.append(lambda o: created(o["created"]))
+    with store.lock:
+        return copy.deepcopy(
+            paginate(
+                store.newest_first(kind),
+                params,
+                url=url,
+                label=kind,
+                keep=lambda o: all(check(o) for check in checks),
+            )
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from csonboard.sandbox.stripe import billing, shapes
+from csonboard.sandbox.stripe import billing, charges, shapes
 from csonboard.sandbox.stripe.errors import invalid, wrong_state
 from csonboard.sandbox.stripe.events import AUTOMATIC, EventLog, Origin
 from csonboard.sandbox.stripe.state import Json, Store
@@ -18,6 +18,13 @@ DEFAULT_EMAIL = "buyer@example.com"
 DEFAULT_NAME = "Sandbox Buyer"
 DEFAULT_ADDRESS = {"country": "US", "postal_code": "94103"}
 """What a card form collects when the buyer types nothing else."""
+
+BANK_DEBIT_FAILURE = {
+    "code": "payment_method_not_available",
+    "message": "The bank debit failed (sandbox).",
+    "type": "card_error",
+}
+"""The ``last_payment_error`` of a delayed payment that came back."""
 
 
 @dataclass(frozen=True)
@@ -41,10 +48,13 @@ def complete_session(store: Store, events: EventLog, session_id: str, buyer: Buy
 
     Creates the Customer when Checkout would (subscription mode, or
     ``customer_creation=always``; a guest in payment mode stays ``customer:
-    null``), the PaymentIntent (payment mode) or the Subscription and its first
-    invoice (subscription mode). Events, in order: ``customer.created``?, then
-    ``payment_intent.created`` + ``payment_intent.succeeded|processing`` or the
-    subscription sequence of :mod:`billing`, then ``checkout.session.completed``.
+    null``), the PaymentIntent and its charge (payment mode) or the Subscription
+    and its first invoice (subscription mode). Events, in order:
+    ``customer.created``?, then ``payment_intent.created`` followed by a card
+    payment's ``charge.succeeded``, ``payment_intent.succeeded``,
+    ``charge.updated`` (see :mod:`charges`) or a bank debit's ``charge.pending``,
+    ``payment_intent.processing``; or the subscription sequence of :mod:`billing`;
+    then ``checkout.session.completed``.
     """
     with store.lock:
         session = store.get("checkout.session", session_id)
@@ -82,9 +92,10 @@ def settle_async_payment(
     """A delayed payment cleared or failed; return the session.
 
     Only for a completed session still ``unpaid`` and not settled before.
-    Success: ``payment_intent.succeeded`` (or the invoice-paid sequence in
-    subscription mode), then ``checkout.session.async_payment_succeeded`` with
-    ``payment_status: paid``. Failure: ``payment_intent.payment_failed`` (or
+    Success: ``charge.succeeded``, ``payment_intent.succeeded``, ``charge.updated``
+    (or the invoice-paid sequence in subscription mode, paid by bank debit), then
+    ``checkout.session.async_payment_succeeded`` with ``payment_status: paid``.
+    Failure: ``charge.failed``, ``payment_intent.payment_failed`` (or
     ``invoice.payment_failed``), then ``checkout.session.async_payment_failed``.
     """
     with store.lock:
@@ -98,7 +109,9 @@ def settle_async_payment(
             subscription = store.get("subscription", session["subscription"])
             invoice = store.get("invoice", session["invoice"])
             if succeeded:
-                billing.pay_first_invoice(store, events, subscription, invoice)
+                billing.pay_first_invoice(
+                    store, events, subscription, invoice, method=charges.BANK_DEBIT
+                )
             else:
                 billing.fail_first_invoice(events, invoice)
         else:
@@ -213,27 +226,14 @@ def _create_payment_intent(
     events.emit("payment_intent.created", intent)
     session["payment_intent"] = intent["id"]
     if paid:
-        intent.update(status="succeeded", amount_received=intent["amount"])
-        events.emit("payment_intent.succeeded", intent)
+        charges.succeed(store, events, intent, charges.payer_of_session(session, charges.CARD))
     else:
-        intent.update(status="processing", payment_method_types=["us_bank_account"])
-        events.emit("payment_intent.processing", intent)
+        payer = charges.payer_of_session(session, charges.BANK_DEBIT)
+        charges.begin_pending(store, events, intent, payer)
 
 
 def _settle_payment_intent(
     store: Store, events: EventLog, intent_id: str, *, succeeded: bool
 ) -> None:
     intent = store.get("payment_intent", intent_id)
-    if succeeded:
-        intent.update(status="succeeded", amount_received=intent["amount"])
-        events.emit("payment_intent.succeeded", intent)
-    else:
-        intent.update(
-            status="requires_payment_method",
-            last_payment_error={
-                "code": "payment_method_not_available",
-                "message": "The bank debit failed (sandbox).",
-                "type": "card_error",
-            },
-        )
-        events.emit("payment_intent.payment_failed", intent)
+    charges.settle_pending(store, events, intent, succeeded=succeeded, error=BANK_DEBIT_FAILURE)

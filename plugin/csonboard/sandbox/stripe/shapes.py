@@ -185,7 +185,7 @@ def payment_intent(
     metadata: dict[str, str],
     status: str,
 ) -> Json:
-    """A card PaymentIntent as Checkout leaves it (no charge objects are modelled)."""
+    """A card PaymentIntent as Checkout leaves it; its charge comes from ``charges``."""
     intent_id = store.new_object_id("payment_intent")
     return {
         "id": intent_id,

@@ -1,0 +1,214 @@
+"""Following a charge: what Stripe says of its money now, and what it means.
+
+Failure policy: Stripe's and the ledger's errors propagate (the event is
+retried); a charge Stripe does not have, or one that paid for no Checkout
+Session, is recorded as ``ignored`` with the reason -- never dropped silently.
+Re-reading the charge each time makes every handler idempotent and the order
+of events irrelevant; the only write to Stripe (the refund an early fraud
+warning asks for, by policy) carries a key per charge, and is not made for a
+charge already refunded, so it happens once.
+"""
+
+from __future__ import annotations
+
+from csonboard.ledger import EventRecord, Ledger, Onboarding
+from csonboard.ledger.payments import PaymentState
+from csonboard.money.evidence import evidence_of
+from csonboard.plans import Catalog
+from csonboard.queue import Doorbell
+from csonboard.settings import MoneySettings
+from csonboard.stripe_api import StripeGateway
+from csonboard.stripe_api.money import DISPUTE_INQUIRY, DISPUTE_OPEN, Payment
+from csonboard.worker import EventHandler, Outcome
+
+MONEY_EVENTS = (
+    "charge.refunded",
+    "refund.updated",
+    "refund.failed",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+    "radar.early_fraud_warning.created",
+    "radar.early_fraud_warning.updated",
+)
+"""The event types about a purchase's money going back."""
+AWAITING_RESPONSE = ("needs_response", "warning_needs_response")
+
+
+def judge(
+    payment: Payment, *, one_time: bool, policy: MoneySettings
+) -> tuple[str | None, bool, str]:
+    """(hold, final, why): whether the purchase is held out of service for this
+    payment (``dispute`` or ``refund``), whether its money is gone for good, and
+    why, in words for the operator.
+
+    A dispute that withdrew the funds holds it until decided: won lifts it,
+    lost ends it. A full refund ends a one-time purchase; a subscription's
+    refunded invoice ends nothing by itself (its cancellation does). A partial
+    refund holds only if ``money.partial_refund = "stop"``. Inquiries change
+    nothing."""
+    dispute, status = payment.dispute_id, payment.dispute_status
+    money = f"{payment.amount_refunded} of {payment.amount} {payment.currency}"
+    if status in DISPUTE_OPEN:
+        return "dispute", False, f"dispute {dispute} withdrew the funds ({status})"
+    if status == "lost":
+        return "dispute", True, f"dispute {dispute} was lost"
+    if payment.refunded_in_full:
+        if one_time:
+            return "refund", True, f"refunded in full ({money})"
+        return None, False, f"refunded in full ({money}); the subscription ends only if cancelled"
+    if payment.amount_refunded > 0:
+        if policy.partial_refund == "stop":
+            return "refund", False, f"refunded in part ({money}); money.partial_refund = stop"
+        return None, False, f"refunded in part ({money}): recorded (money.partial_refund = record)"
+    if status in DISPUTE_INQUIRY:
+        return None, False, f"inquiry {dispute} ({status}): no money moved, nothing changes"
+    if status is not None:
+        return None, False, f"dispute {dispute} is {status}: in service"
+    if payment.fraud_warning_id is not None:
+        return None, False, f"early fraud warning {payment.fraud_warning_id}: recorded"
+    return None, False, "paid"
+
+
+def follow_charge(
+    ledger: Ledger,
+    doorbell: Doorbell,
+    stripe: StripeGateway,
+    policy: MoneySettings,
+    catalog: Catalog,
+    charge_id: str,
+) -> Outcome:
+    """Re-read the charge, act on an early fraud warning by policy, record what
+    its money means for its purchase, answer a dispute awaiting a response with
+    csonboard's evidence (``money.submit_evidence``) and make the customer's
+    lifecycle due."""
+    payment = stripe.payment(charge_id)
+    if payment is None:
+        return Outcome("ignored", f"Stripe has no charge {charge_id}")
+    onboarding, session_id = _purchase(ledger, stripe, payment)
+    refunded = _answer_fraud(ledger, stripe, policy, payment, onboarding)
+    if refunded:
+        payment = stripe.payment(charge_id) or payment
+    one_time = onboarding is None or onboarding.subscription_id is None
+    hold, final, why = judge(payment, one_time=one_time, policy=policy)
+    if refunded:
+        why = f"{why} (refunded for early fraud warning {payment.fraud_warning_id})"
+    customer = (onboarding.customer_id if onboarding else None) or payment.customer_id
+    _, recorded = ledger.payments.record(
+        PaymentState(
+            charge_id=payment.charge_id,
+            session_id=session_id,
+            customer_id=customer,
+            amount=payment.amount,
+            amount_refunded=payment.amount_refunded,
+            currency=payment.currency,
+            dispute_id=payment.dispute_id,
+            dispute_status=payment.dispute_status,
+            fraud_warning_id=payment.fraud_warning_id,
+            hold=hold,
+            final=final,
+            note=why,
+        )
+    )
+    if refunded:
+        ledger.payments.fraud_action(payment.charge_id, "refunded")
+    elif payment.fraud_warning_id is not None:
+        ledger.payments.fraud_action(payment.charge_id, "recorded")
+    if session_id is None:
+        return Outcome("ignored", f"{charge_id} paid for no Checkout Session: {why}")
+    answer = policy.submit_evidence and recorded.evidence_submitted_at is None
+    if answer and onboarding and _answer_dispute(ledger, stripe, catalog, payment, onboarding):
+        why += "; evidence submitted"
+    if customer is not None:
+        ledger.lifecycle.touch(customer)
+        doorbell.ring_or_log("account", customer)
+    return Outcome("done", f"{charge_id} of {session_id}: {why}")
+
+
+def _purchase(
+    ledger: Ledger, stripe: StripeGateway, payment: Payment
+) -> tuple[Onboarding | None, str | None]:
+    """The onboarding and session the charge paid for (traced once, then kept)."""
+    known = ledger.payments.get(payment.charge_id)
+    session_id = known.session_id if known else None
+    if session_id is None and payment.payment_intent is not None:
+        session_id, subscription_id = stripe.purchase_of_payment(payment.payment_intent)
+        if subscription_id is not None:
+            found = ledger.onboardings.find(subscription_id=subscription_id, limit=1)
+            session_id = found[0].session_id if found else None
+    onboarding = ledger.onboardings.get(session_id) if session_id else None
+    return onboarding, session_id
+
+
+def _answer_fraud(
+    ledger: Ledger,
+    stripe: StripeGateway,
+    policy: MoneySettings,
+    payment: Payment,
+    onboarding: Onboarding | None,
+) -> bool:
+    """Under ``money.early_fraud_warning = "refund"``: refund what is left of a
+    warned charge (while the warning is actionable: not yet refunded nor
+    disputed) and cancel its subscription. True if it refunded now."""
+    if policy.early_fraud_warning != "refund" or not payment.fraud_warning_actionable:
+        return False
+    if payment.refunded_in_full or payment.dispute_status is not None:
+        return False
+    stripe.refund(
+        payment.charge_id,
+        reason="fraudulent",
+        idempotency_key=f"csonboard-fraud-refund-{payment.charge_id}",
+    )
+    if onboarding is not None and onboarding.subscription_id is not None:
+        stripe.cancel_subscription(
+            onboarding.subscription_id,
+            idempotency_key=f"csonboard-fraud-cancel-{onboarding.subscription_id}",
+        )
+    return True
+
+
+def _answer_dispute(
+    ledger: Ledger,
+    stripe: StripeGateway,
+    catalog: Catalog,
+    payment: Payment,
+    onboarding: Onboarding,
+) -> bool:
+    """Submit csonboard's evidence for a dispute awaiting a response, once (a
+    key per dispute; recorded after). False when there is none to give."""
+    if payment.dispute_id is None or payment.dispute_status not in AWAITING_RESPONSE:
+        return False
+    evidence = evidence_of(ledger, catalog, onboarding)
+    if evidence is None:
+        return False
+    stripe.submit_dispute_evidence(
+        payment.dispute_id, evidence, idempotency_key=f"csonboard-evidence-{payment.dispute_id}"
+    )
+    ledger.payments.evidence_submitted(payment.charge_id)
+    return True
+
+
+def money_routes(
+    ledger: Ledger,
+    doorbell: Doorbell,
+    stripe: StripeGateway,
+    policy: MoneySettings,
+    catalog: Catalog,
+) -> dict[str, EventHandler]:
+    """Handlers for :data:`MONEY_EVENTS`: each finds its charge and follows it."""
+
+    def handle(record: EventRecord) -> Outcome:
+        object_id = record.object_id or ""
+        if object_id.startswith(("ch_", "py_")):
+            charge_id: str | None = object_id
+        elif object_id:
+            charge_id = stripe.charge_of(object_id)
+        else:
+            return Outcome("ignored", f"event {record.id} names no object")
+        if charge_id is None:
+            return Outcome("ignored", f"Stripe has no {object_id}, or it names no charge")
+        return follow_charge(ledger, doorbell, stripe, policy, catalog, charge_id)
+
+    return dict.fromkeys(MONEY_EVENTS, handle)

@@ -1,0 +1,132 @@
+"""Provision or refund: a purchase csonboard could not provision is refunded.
+
+:func:`refund_purchase` (the worker's job past ``onboarding.refund_after_hours``,
+and ``csonboard refund``) takes the onboarding's lease as status ``refunding``
+-- from then on no worker, replay or retry provisions it -- then, each step
+safe to repeat after a crash (the lease runs out and the next attempt takes
+over):
+
+1. refunds what is left of the payment (an idempotency key per purchase, and a
+   charge already refunded in full is not refunded again, also after Stripe's
+   24 hours of key memory);
+2. cancels its subscription, if any (a canceled one is left);
+3. deletes the projects its orders made, finished or failed (never one another
+   purchase's completed order owns);
+4. leaves the onboarding ``refunded``, which the buyer's status page shows.
+
+A purchase that was provisioned (``done``) or never paid is refused: its
+money goes back through Stripe's Dashboard, and the refund events stop it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from csonboard.errors import ComputeStacksNotFound, CsonboardError
+from csonboard.ledger import Ledger, Onboarding
+from csonboard.ledger.onboardings import READY_STEP, REFUNDABLE
+from csonboard.onboarding import Services
+
+
+@dataclass
+class Refunded:
+    """What a refund did (or, dry, would do)."""
+
+    session_id: str
+    payment_intent: str | None = None
+    refund_id: str | None = None
+    already_refunded: bool = False
+    subscription: str | None = None
+    projects: list[int] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+
+
+def refund_purchase(
+    ledger: Ledger,
+    services: Services,
+    session_id: str,
+    *,
+    owner: str,
+    lease_seconds: float,
+    reason: str,
+    dry_run: bool = False,
+) -> Refunded:
+    """Refund one purchase that provisioned nothing (see the module). Raises
+    CsonboardError naming why when it is not refundable or someone holds it;
+    a purchase already refunded is reported as such."""
+    onboarding = ledger.onboardings.get(session_id)
+    if onboarding is None:
+        raise CsonboardError(f"no onboarding for {session_id} in the ledger")
+    result = Refunded(session_id, subscription=onboarding.subscription_id)
+    if onboarding.status == "refunded":
+        result.already_refunded = True
+        result.done.append(f"already refunded: {onboarding.note}")
+        return result
+    ready = any(
+        s.step == READY_STEP and s.status == "done" for s in ledger.onboardings.steps(session_id)
+    )
+    if ready or onboarding.status not in REFUNDABLE:
+        status = "provisioned (its projects are ready)" if ready else onboarding.status
+        raise CsonboardError(
+            f"{session_id} is {status}: only a purchase that was paid and not "
+            "provisioned is refunded here; refund a provisioned one in Stripe's Dashboard "
+            "(csonboard stops it when the refund arrives)"
+        )
+    if dry_run:
+        result.payment_intent = services.stripe.payment_of_session(session_id)
+        result.projects = _projects(ledger, onboarding)
+        return result
+    held = ledger.onboardings.claim_refund(session_id, owner, lease_seconds)
+    if held is None:
+        raise CsonboardError(
+            f"{session_id} is being worked on now (a worker or another refund holds it); "
+            "try again in a minute"
+        )
+    result.payment_intent = services.stripe.payment_of_session(session_id)
+    if result.payment_intent is not None:
+        refund_id, charge = services.stripe.refund_payment(
+            result.payment_intent,
+            reason="requested_by_customer",
+            idempotency_key=f"csonboard-refund-{session_id}",
+        )
+        result.refund_id = refund_id
+        if refund_id:
+            result.done.append(f"refunded {result.payment_intent} ({refund_id})")
+        elif charge is not None:
+            result.done.append(f"{charge.charge_id} was already refunded in full")
+    if onboarding.subscription_id:
+        services.stripe.cancel_subscription(
+            onboarding.subscription_id,
+            idempotency_key=f"csonboard-refund-cancel-{onboarding.subscription_id}",
+        )
+        result.done.append(f"cancelled {onboarding.subscription_id}")
+    result.projects = _projects(ledger, onboarding)
+    for project_id in result.projects:
+        with contextlib.suppress(ComputeStacksNotFound):
+            services.cs.delete_project(project_id)
+    if result.projects:
+        result.done.append("deleted projects " + ", ".join(f"#{p}" for p in result.projects))
+    note = f"refunded ({reason}): " + ("; ".join(result.done) or "nothing was paid")
+    if not ledger.onboardings.release(session_id, owner, status="refunded", note=note):
+        raise CsonboardError(
+            f"lost the lease on {session_id} while refunding; what was done stands, "
+            "and the next attempt finishes it"
+        )
+    return result
+
+
+def _projects(ledger: Ledger, onboarding: Onboarding) -> list[int]:
+    """The projects the purchase's orders made (finished, or left by a failed
+    order), except those another purchase's completed order owns."""
+    placed = ledger.onboardings.orders(onboarding.session_id, abandoned=True)
+    mine = {o.order_id for o in placed}
+    found: list[int] = []
+    for order in placed:
+        project = order.project_id or order.leftover
+        if project is None or project in found:
+            continue
+        owner = ledger.onboardings.completed_order_of_project(project)
+        if owner is None or owner in mine:
+            found.append(project)
+    return found
