@@ -17,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from conftest import Stack
 from csonboard.errors import LedgerUnavailable
 from csonboard.ledger import IncomingEvent, Ledger
+from csonboard.ledger.payments import PaymentState
 from csonboard.ledger.schema import metadata
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -327,3 +328,30 @@ def test_news_during_a_lifecycle_pass_makes_the_account_due_again(stack: Stack) 
     )
     account = ledger.lifecycle.account("cus_1")
     assert account is not None and (account.status, account.next_attempt_at) == ("waiting", later)
+
+
+def test_reversals_are_counted_on_either_database(stack: Stack) -> None:
+    """What ``csonboard_money_reversals_total`` reads, on both backends."""
+    ledger = stack.ledger()
+    assert ledger.payments.reversals() == {}
+
+    def paid(charge: str, session: str | None, refunded: int, dispute: str | None) -> None:
+        ledger.payments.record(
+            PaymentState(
+                charge, session, "cus_1", 500, refunded, "usd", None, dispute, None, None, False, ""
+            )
+        )
+
+    paid("ch_full", "cs_1", 500, None)
+    paid("ch_part", "cs_2", 100, "won")
+    paid("ch_none", "cs_3", 0, None)
+    paid("ch_stray", None, 500, None)
+    ledger.payments.fraud_action("ch_none", "recorded")
+
+    assert ledger.payments.reversals() == {
+        ("refund", "full"): 1,
+        ("refund", "partial"): 1,
+        ("refund", "not_a_purchase"): 1,
+        ("dispute", "won"): 1,
+        ("early_fraud_warning", "recorded"): 1,
+    }

@@ -197,6 +197,13 @@ def test_an_early_fraud_warning_refunds_once_under_duplicate_deliveries(tmp_path
         bought = buy(shop, STATIC)
         charge = charge_of(shop, bought)
         shop.sandbox("stripe", "webhooks", {"duplicate_rate": 1.0})
+        # The cancellation fails at first (every network retry): the refund has
+        # gone through by then, and the retried event must still cancel.
+        shop.sandbox(
+            "stripe",
+            "faults",
+            {"path": "/v1/subscriptions/", "method": "DELETE", "status": 500, "count": 3},
+        )
 
         warning = shop.sandbox("stripe", f"charges/{charge}/early_fraud_warning", {})
         settle(shop, bought.customer_id or "")
@@ -211,6 +218,8 @@ def test_an_early_fraud_warning_refunds_once_under_duplicate_deliveries(tmp_path
         assert refund.amount == shop.stripe.v1.charges.retrieve(charge).amount
         subscription = shop.stripe.v1.subscriptions.retrieve(bought.subscription_id or "")
         assert subscription.status == "canceled"
+        faults = shop.http.get(f"{shop.stripe_url}/_sandbox/faults", timeout=10).json()
+        assert faults["faults"] == []  # the failed cancellations were met, and retried
         assert requested(shop, bought) == {"stopped"}
         payment = shop.ledger.payments.get(charge)
         assert payment is not None and payment.fraud_warning_id == warning["id"]
@@ -392,3 +401,27 @@ def test_a_dispute_is_answered_once_with_what_csonboard_saw_and_nothing_personal
         payment = shop.ledger.payments.get(charge)
         assert payment is not None and payment.evidence_submitted_at is not None
         assert requested(shop, bought) == {"stopped"}  # answering does not lift the stop
+
+
+def test_a_subscription_whose_dispute_is_lost_is_cancelled_and_deleted_after_retention(
+    tmp_path: Path,
+) -> None:
+    with open_shop(tmp_path, CSONBOARD_LIFECYCLE_RETENTION_DAYS=str(3 * SECOND)) as shop:
+        bought = buy(shop, STATIC)
+        charge = charge_of(shop, bought)
+        [project] = [o.project_id for o in shop.ledger.onboardings.orders(bought.session_id)]
+        dispute = shop.sandbox("stripe", f"charges/{charge}/dispute", {})
+        shop.sandbox("stripe", f"disputes/{dispute['id']}/close", {"outcome": "lost"})
+        settle(shop, bought.customer_id or "")
+        assert requested(shop, bought) == {"stopped"}
+        subscription = shop.stripe.v1.subscriptions.retrieve(bought.subscription_id or "")
+        assert subscription.status == "active"  # kept for the retention
+
+        time.sleep(3.2)
+        shop.ledger.lifecycle.wake(bought.customer_id or "")
+        settle(shop, bought.customer_id or "")
+
+        assert project not in projects(shop)
+        subscription = shop.stripe.v1.subscriptions.retrieve(bought.subscription_id or "")
+        assert subscription.status == "canceled"  # no more bills for a service that is gone
+        assert ("cancel", "done") in actions(shop, bought)

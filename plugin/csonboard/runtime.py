@@ -14,6 +14,7 @@ from csonboard.drift import Drift, Repairer
 from csonboard.drift import due as drift_due_now
 from csonboard.errors import ConfigError, CsonboardError, LedgerUnavailable
 from csonboard.ledger import Ledger
+from csonboard.ledger.onboardings import REFUNDED_BY_THE_WORKER
 from csonboard.lifecycle import LifecycleRunner
 from csonboard.money import money_routes
 from csonboard.money.refund import refund_purchase
@@ -172,6 +173,7 @@ def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
                 owner=name,
                 lease_seconds=settings.worker.lease_seconds,
                 reason=f"not provisioned within {settings.onboarding.refund_after_hours:g} hours",
+                statuses=REFUNDED_BY_THE_WORKER,
             )
         except CsonboardError as exc:
             # Left as it is: the sweep finds it due again (a refund under way

@@ -69,6 +69,9 @@ _DUE = ("pending", "waiting", "failed")
 REFUNDABLE = ("pending", "waiting", "failed", "running", "dead", "stuck", "refunding")
 """Paid for and not provisioned: what provision-or-refund may refund (one a
 worker holds under its lease only once that lease has run out)."""
+REFUNDED_BY_THE_WORKER = ("dead", "stuck", "refunding")
+"""What provision-or-refund refunds on its own: what needs a person, and a
+refund a dead process left under way (never one still being tried)."""
 _NEVER_REQUEUED = ("refunding", "refunded")
 READY_STEP = "await_project"
 """The step after which a purchase's projects are ready: never refunded here."""
@@ -138,6 +141,19 @@ class OrderRecord:
 
 
 _FIELDS = list(Onboarding.__dataclass_fields__)
+
+
+def _ready() -> Any:
+    """Whether the onboarding's projects became ready (correlated EXISTS)."""
+    return (
+        select(onboarding_steps.c.session_id)
+        .where(
+            onboarding_steps.c.session_id == onboardings.c.session_id,
+            onboarding_steps.c.step == READY_STEP,
+            onboarding_steps.c.status == "done",
+        )
+        .exists()
+    )
 
 
 def _onboarding(row: RowMapping) -> Onboarding:
@@ -419,23 +435,14 @@ class OnboardingStore:
         oldest first. One still being tried (or replayed) is not among them."""
         now = self._ledger.now()
         free = or_(onboardings.c.lease_expires_at.is_(None), onboardings.c.lease_expires_at < now)
-        ready = (
-            select(onboarding_steps.c.session_id)
-            .where(
-                onboarding_steps.c.session_id == onboardings.c.session_id,
-                onboarding_steps.c.step == READY_STEP,
-                onboarding_steps.c.status == "done",
-            )
-            .exists()
-        )
         with self._ledger.read() as connection:
             rows = connection.execute(
                 select(onboardings.c.session_id)
                 .where(
-                    onboardings.c.status.in_(("dead", "stuck", "refunding")),
+                    onboardings.c.status.in_(REFUNDED_BY_THE_WORKER),
                     onboardings.c.created_at <= older_than,
                     free,
-                    ~ready,
+                    ~_ready(),
                 )
                 .order_by(onboardings.c.created_at)
                 .limit(limit)
@@ -444,10 +451,17 @@ class OnboardingStore:
 
     # -- working under a lease --------------------------------------------------------------
 
-    def claim_refund(self, session_id: str, owner: str, lease_seconds: float) -> Onboarding | None:
-        """Take the lease to refund an onboarding that provisioned nothing
-        (status ``refunding`` from now on: no worker, replay or retry runs it
-        again). None when it is not refundable or someone holds it."""
+    def claim_refund(
+        self,
+        session_id: str,
+        owner: str,
+        lease_seconds: float,
+        statuses: Sequence[str] = REFUNDABLE,
+    ) -> Onboarding | None:
+        """Take the lease to refund an onboarding in one of ``statuses`` whose
+        projects never became ready (status ``refunding`` from now on: no
+        worker, replay or retry runs it again). None when it is not refundable
+        (any more) or someone holds it."""
         now = self._ledger.now()
         with self._ledger.write() as connection:
             row = (
@@ -455,11 +469,12 @@ class OnboardingStore:
                     update(onboardings)
                     .where(
                         onboardings.c.session_id == session_id,
-                        onboardings.c.status.in_(REFUNDABLE),
+                        onboardings.c.status.in_([s for s in statuses if s in REFUNDABLE]),
                         or_(
                             onboardings.c.lease_expires_at.is_(None),
                             onboardings.c.lease_expires_at < now,
                         ),
+                        ~_ready(),
                     )
                     .values(
                         status="refunding",

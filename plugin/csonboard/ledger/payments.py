@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from csonboard.ledger.schema import payments
@@ -188,28 +188,28 @@ class PaymentStore:
         with self._ledger.read() as connection:
             rows = connection.execute(
                 select(
-                    payments.c.session_id.is_(None).label("stray"),
-                    (payments.c.amount_refunded >= payments.c.amount).label("full"),
-                    payments.c.amount_refunded > 0,
+                    payments.c.session_id,
+                    payments.c.amount,
+                    payments.c.amount_refunded,
                     payments.c.dispute_status,
                     payments.c.fraud_action,
-                    func.count(),
-                ).group_by(
-                    payments.c.session_id.is_(None),
-                    payments.c.amount_refunded >= payments.c.amount,
-                    payments.c.amount_refunded > 0,
-                    payments.c.dispute_status,
-                    payments.c.fraud_action,
+                ).where(
+                    or_(
+                        payments.c.amount_refunded > 0,
+                        payments.c.dispute_status.is_not(None),
+                        payments.c.fraud_action.is_not(None),
+                    )
                 )
             ).all()
-        for stray, full, refunded, dispute, fraud, n in rows:
+        for session_id, amount, refunded, dispute, fraud in rows:
+            stray = session_id is None
             if refunded:
-                extent = "full" if full else "partial"
-                counts["refund", "not_a_purchase" if stray else extent] += n
+                extent = "full" if refunded >= amount else "partial"
+                counts["refund", "not_a_purchase" if stray else extent] += 1
             if dispute:
-                counts["dispute", "not_a_purchase" if stray else dispute] += n
+                counts["dispute", "not_a_purchase" if stray else dispute] += 1
             if fraud:
-                counts["early_fraud_warning", fraud] += n
+                counts["early_fraud_warning", fraud] += 1
         return counts
 
 

@@ -154,7 +154,7 @@ class LifecycleRunner:
                 return
             work.waiting.append(sub_id)
             return
-        if onboarding.status == "closed":
+        if onboarding.status in ("closed", "refunding", "refunded"):
             work.journal.save(
                 dataclasses.replace(facts, ours=False, reason="its checkout provisioned nothing"),
             )
@@ -185,6 +185,13 @@ class LifecycleRunner:
                 sub_id,
             )
         terminated_at = facts.terminated_at
+        if decision.terminate and hold is not None and subscription.status != "canceled":
+            # Ended for its money (refunded, dispute lost): Stripe must not
+            # bill on for a service that is gone.
+            self.services.stripe.cancel_subscription(
+                sub_id, idempotency_key=f"csonboard-money-cancel-{sub_id}"
+            )
+            work.journal.record("cancel", "done", f"{hold.reason}: subscription cancelled", sub_id)
         if decision.terminate:
             self._terminate(work, onboarding, decision.reason)
             terminated_at = now

@@ -11,8 +11,11 @@ charge already refunded, so it happens once.
 
 from __future__ import annotations
 
+import logging
+
+from csonboard.errors import CsonboardError, TransientError
 from csonboard.ledger import EventRecord, Ledger, Onboarding
-from csonboard.ledger.payments import PaymentState
+from csonboard.ledger.payments import PaymentRecord, PaymentState
 from csonboard.money.evidence import evidence_of
 from csonboard.plans import Catalog
 from csonboard.queue import Doorbell
@@ -35,6 +38,9 @@ MONEY_EVENTS = (
 )
 """The event types about a purchase's money going back."""
 AWAITING_RESPONSE = ("needs_response", "warning_needs_response")
+_SETTLE_TRIES = 3
+
+log = logging.getLogger(__name__)
 
 
 def judge(
@@ -88,13 +94,42 @@ def follow_charge(
     if payment is None:
         return Outcome("ignored", f"Stripe has no charge {charge_id}")
     onboarding, session_id = _purchase(ledger, stripe, payment)
-    refunded = _answer_fraud(ledger, stripe, policy, payment, onboarding)
-    if refunded:
-        payment = stripe.payment(charge_id) or payment
+    answered = _answer_fraud(stripe, policy, payment, onboarding)
+    # Recorded, then read again until Stripe says what was recorded: a worker
+    # holding an older read of the same charge cannot leave its state behind.
+    for _ in range(_SETTLE_TRIES):
+        recorded, why = _record(ledger, policy, payment, onboarding, session_id)
+        again = stripe.payment(charge_id)
+        if again is None or again == payment:
+            break
+        payment = again
+    if answered:
+        ledger.payments.fraud_action(payment.charge_id, "refunded")
+        why = f"{why} (refunded for early fraud warning {payment.fraud_warning_id})"
+    elif payment.fraud_warning_id is not None:
+        ledger.payments.fraud_action(payment.charge_id, "recorded")
+    if session_id is None:
+        return Outcome("ignored", f"{charge_id} paid for no Checkout Session: {why}")
+    customer = recorded.customer_id
+    if customer is not None:
+        ledger.lifecycle.touch(customer)
+        doorbell.ring_or_log("account", customer)
+    answer = policy.submit_evidence and recorded.evidence_submitted_at is None
+    if answer and onboarding and _answer_dispute(ledger, stripe, catalog, payment, onboarding):
+        why += "; evidence submitted"
+    return Outcome("done", f"{charge_id} of {session_id}: {why}")
+
+
+def _record(
+    ledger: Ledger,
+    policy: MoneySettings,
+    payment: Payment,
+    onboarding: Onboarding | None,
+    session_id: str | None,
+) -> tuple[PaymentRecord, str]:
+    """Judge the payment and write it to the ledger; (the row, why)."""
     one_time = onboarding is None or onboarding.subscription_id is None
     hold, final, why = judge(payment, one_time=one_time, policy=policy)
-    if refunded:
-        why = f"{why} (refunded for early fraud warning {payment.fraud_warning_id})"
     customer = (onboarding.customer_id if onboarding else None) or payment.customer_id
     _, recorded = ledger.payments.record(
         PaymentState(
@@ -112,19 +147,7 @@ def follow_charge(
             note=why,
         )
     )
-    if refunded:
-        ledger.payments.fraud_action(payment.charge_id, "refunded")
-    elif payment.fraud_warning_id is not None:
-        ledger.payments.fraud_action(payment.charge_id, "recorded")
-    if session_id is None:
-        return Outcome("ignored", f"{charge_id} paid for no Checkout Session: {why}")
-    answer = policy.submit_evidence and recorded.evidence_submitted_at is None
-    if answer and onboarding and _answer_dispute(ledger, stripe, catalog, payment, onboarding):
-        why += "; evidence submitted"
-    if customer is not None:
-        ledger.lifecycle.touch(customer)
-        doorbell.ring_or_log("account", customer)
-    return Outcome("done", f"{charge_id} of {session_id}: {why}")
+    return recorded, why
 
 
 def _purchase(
@@ -137,36 +160,46 @@ def _purchase(
         session_id, subscription_id = stripe.purchase_of_payment(payment.payment_intent)
         if subscription_id is not None:
             found = ledger.onboardings.find(subscription_id=subscription_id, limit=1)
-            session_id = found[0].session_id if found else None
+            sessions = [found[0].session_id] if found else []
+            sessions = sessions or stripe.sessions_of_subscription(subscription_id)
+            session_id = sessions[0] if sessions else None
     onboarding = ledger.onboardings.get(session_id) if session_id else None
+    if session_id is not None and onboarding is None:
+        # Sold through Checkout, but its onboarding has not begun: retried
+        # until it has, so the money news is applied to it.
+        raise TransientError(f"{payment.charge_id} paid for {session_id}, not onboarded yet")
     return onboarding, session_id
 
 
 def _answer_fraud(
-    ledger: Ledger,
     stripe: StripeGateway,
     policy: MoneySettings,
     payment: Payment,
     onboarding: Onboarding | None,
 ) -> bool:
-    """Under ``money.early_fraud_warning = "refund"``: refund what is left of a
-    warned charge (while the warning is actionable: not yet refunded nor
-    disputed) and cancel its subscription. True if it refunded now."""
-    if policy.early_fraud_warning != "refund" or not payment.fraud_warning_actionable:
+    """Under ``money.early_fraud_warning = "refund"``, for a warned charge of a
+    purchase csonboard onboarded: refund what is left of it while the warning
+    is actionable (not yet refunded nor disputed), and once it is refunded in
+    full cancel its subscription -- also on a retry after the refund went
+    through and the cancellation did not. True when csonboard answered it."""
+    if policy.early_fraud_warning != "refund" or payment.fraud_warning_id is None:
         return False
-    if payment.refunded_in_full or payment.dispute_status is not None:
-        return False
-    stripe.refund(
-        payment.charge_id,
-        reason="fraudulent",
-        idempotency_key=f"csonboard-fraud-refund-{payment.charge_id}",
-    )
-    if onboarding is not None and onboarding.subscription_id is not None:
+    if onboarding is None:
+        return False  # not csonboard's purchase: recorded only
+    refunded = payment.refunded_in_full
+    if payment.fraud_warning_actionable and not refunded and payment.dispute_status is None:
+        stripe.refund(
+            payment.charge_id,
+            reason="fraudulent",
+            idempotency_key=f"csonboard-fraud-refund-{payment.charge_id}",
+        )
+        refunded = True
+    if refunded and onboarding.subscription_id is not None:
         stripe.cancel_subscription(
             onboarding.subscription_id,
             idempotency_key=f"csonboard-fraud-cancel-{onboarding.subscription_id}",
         )
-    return True
+    return refunded
 
 
 def _answer_dispute(
@@ -183,9 +216,16 @@ def _answer_dispute(
     evidence = evidence_of(ledger, catalog, onboarding)
     if evidence is None:
         return False
-    stripe.submit_dispute_evidence(
-        payment.dispute_id, evidence, idempotency_key=f"csonboard-evidence-{payment.dispute_id}"
-    )
+    try:
+        stripe.submit_dispute_evidence(
+            payment.dispute_id,
+            evidence,
+            idempotency_key=f"csonboard-evidence-{payment.dispute_id}",
+        )
+    except CsonboardError as exc:
+        # Best effort: the hold is applied whatever becomes of the evidence.
+        log.warning("evidence for dispute %s not submitted: %s", payment.dispute_id, exc)
+        return False
     ledger.payments.evidence_submitted(payment.charge_id)
     return True
 

@@ -14,13 +14,15 @@ over):
    purchase's completed order owns);
 4. leaves the onboarding ``refunded``, which the buyer's status page shows.
 
-A purchase that was provisioned (``done``) or never paid is refused: its
-money goes back through Stripe's Dashboard, and the refund events stop it.
+A purchase whose projects became ready is refused: its money goes back
+through Stripe's Dashboard, and the refund events stop it. One awaiting a
+delayed payment, or closed unpaid, is refused too (nothing was paid).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from csonboard.errors import ComputeStacksNotFound, CsonboardError
@@ -51,10 +53,13 @@ def refund_purchase(
     lease_seconds: float,
     reason: str,
     dry_run: bool = False,
+    statuses: Sequence[str] = REFUNDABLE,
 ) -> Refunded:
     """Refund one purchase that provisioned nothing (see the module). Raises
     CsonboardError naming why when it is not refundable or someone holds it;
-    a purchase already refunded is reported as such."""
+    a purchase already refunded is reported as such. ``statuses``: the
+    onboarding statuses it may be refunded from (checked again as the lease
+    is taken)."""
     onboarding = ledger.onboardings.get(session_id)
     if onboarding is None:
         raise CsonboardError(f"no onboarding for {session_id} in the ledger")
@@ -77,11 +82,11 @@ def refund_purchase(
         result.payment_intent = services.stripe.payment_of_session(session_id)
         result.projects = _projects(ledger, onboarding)
         return result
-    held = ledger.onboardings.claim_refund(session_id, owner, lease_seconds)
+    held = ledger.onboardings.claim_refund(session_id, owner, lease_seconds, statuses)
     if held is None:
         raise CsonboardError(
-            f"{session_id} is being worked on now (a worker or another refund holds it); "
-            "try again in a minute"
+            f"{session_id} is being worked on now, or has moved on (a worker, a replay or "
+            "another refund); look again: csonboard onboardings show " + session_id
         )
     result.payment_intent = services.stripe.payment_of_session(session_id)
     if result.payment_intent is not None:

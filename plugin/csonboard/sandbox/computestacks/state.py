@@ -81,6 +81,7 @@ class World:
             self.projects: dict[int, ProjectRecord] = {}
             self.services: dict[int, ServiceRecord] = {}
             self.containers: dict[int, ContainerRecord] = {}
+            self._containers_of: dict[int, list[int]] = {}  # service id -> container ids
             self.subscription_products: dict[int, SubscriptionProductRecord] = {}
             self.usages: dict[int, UsageRecord] = {}
             self._subscribed: dict[tuple[int, int], SubscriptionProductRecord] = {}
@@ -207,6 +208,7 @@ class World:
         del self.services[service.id]
         for container in self.service_containers(service.id):
             del self.containers[container.id]
+        self._containers_of.pop(service.id, None)
 
     def _progress(self, order: OrderRecord, now: float) -> None:
         plan = order.plan
@@ -284,6 +286,7 @@ class World:
         )
         self.services[service.id] = service
         container_id = self.next_id("container")
+        self._containers_of.setdefault(service.id, []).append(container_id)
         self.containers[container_id] = ContainerRecord(
             id=container_id,
             name=f"{service.name}-{container_id}",
@@ -449,7 +452,7 @@ class World:
 
     def service_containers(self, service_id: int) -> list[ContainerRecord]:
         """The service's containers, by name (``Deployment::Container.sorted``)."""
-        mine = (c for c in self.containers.values() if c.service_id == service_id)
+        mine = (self.containers[i] for i in self._containers_of.get(service_id, ()))
         return sorted(mine, key=lambda c: (c.name, c.id))
 
     def user_containers(self, user_id: int) -> int:
