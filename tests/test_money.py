@@ -95,6 +95,13 @@ def test_a_one_time_purchase_refunded_in_full_is_stopped_then_deleted_after_rete
         assert shown.exit_code == 0, shown.output
         assert "stopped (refunded)" in shown.stdout
         assert f"{charge}  4900/4900 eur refunded" in shown.stdout
+        page = shop.http.get(
+            f"{shop.receiver_url}/welcome", params={"session_id": bought.session_id}, timeout=30
+        )
+        status = shop.http.get(f"{page.url}.json", timeout=10).json()
+        assert status["state"] == "stopped" and status["pay_url"] is None
+        assert status["message"].startswith("Your payment was refunded")
+        assert "Your projects are kept until" in status["message"]
 
         time.sleep(3.2)
         shop.ledger.lifecycle.wake(bought.customer_id or "")

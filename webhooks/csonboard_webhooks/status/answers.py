@@ -57,7 +57,7 @@ def progress_of(pages: StatusPages, onboarding: Onboarding, *, pay_link: bool = 
     service: ServiceState | None = None
     pay_url: str | None = None
     if any(s.step == READY_STEP and s.status == "done" for s in steps):
-        service = purchase_state(pages.ledger, onboarding)
+        service = purchase_state(pages.ledger, onboarding, retention_days=pages.retention_days)
         if pay_link and service.state == "stopped" and service.cause not in NOT_PAYABLE:
             pay_url = pay_url_of(pages, service)
     return describe(

@@ -51,6 +51,7 @@ class StatusPages:
     stripe_lookups: Limiter  # /welcome's reads of unknown sessions
     invoice_lookups: Limiter  # reads of a stopped purchase's open invoice
     clock: Callable[[], datetime]
+    retention_days: float | None = None  # lifecycle.retention_days: when projects go
 
     @property
     def control_panel_origin(self) -> str:
@@ -96,6 +97,7 @@ def build_pages(
             settings, doorbell, "invoice-lookups", INVOICE_LOOKUPS_PER_MINUTE, 60.0, clock
         ),
         clock=clock,
+        retention_days=settings.lifecycle.retention_days,
     )
 
 
