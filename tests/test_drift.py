@@ -26,6 +26,8 @@ from operator_support import cli_env, run
 from processes import running
 from shop_support import open_shop, settle
 
+pytestmark = pytest.mark.slow
+
 WORDPRESS = "price_sandbox_wordpress_monthly"  # a project with two services (product 11)
 STATIC = "price_sandbox_static_monthly"  # a project with one service (product 10)
 STATIC_ONCE = "price_sandbox_static_once"

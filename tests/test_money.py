@@ -19,6 +19,8 @@ from csonboard.sandbox.stack import SandboxStack
 from operator_support import cli_env, run
 from shop_support import open_shop, settle
 
+pytestmark = pytest.mark.slow
+
 STATIC = "price_sandbox_static_monthly"
 STATIC_ONCE = "price_sandbox_static_once"
 SECOND = 1 / 86400  # in days
