@@ -574,7 +574,7 @@ def _seed_computestacks(
                 created_at=at,
                 updated_at=at,
             )
-            w.orders[order.id] = order
+            w.add_order(order)
             c.order_id = order.id
         w.advance()  # every order processed and completed, a day ago
         for c in customers:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from csonboard.sandbox.stack import SandboxStack, sandbox_stack
 
@@ -39,4 +40,18 @@ def settle(shop: SandboxStack, customer: str, timeout: float = 20) -> None:
             if account is None or account.status not in ("pending", "running", "failed"):
                 return
         time.sleep(0.05)
-    raise AssertionError(f"customer {customer} did not settle")
+    raise AssertionError(
+        f"customer {customer} did not settle: {shop.ledger.lifecycle.account(customer)}"
+    )
+
+
+@contextmanager
+def failing_orders(shop: SandboxStack, **plan: Any) -> Iterator[None]:
+    """ComputeStacks fails every order placed in the block (``plan``: more of
+    the order plan, such as ``built_before_failure``), leaving its project as
+    the real controller does; orders complete again after it."""
+    shop.sandbox("computestacks", "orders", {"outcome": "fail", **plan})
+    try:
+        yield
+    finally:
+        shop.sandbox("computestacks", "orders", {"outcome": "complete", **dict.fromkeys(plan)})

@@ -22,6 +22,7 @@ from operator_support import (
     stripe_get,
     world,
 )
+from shop_support import failing_orders
 
 WORDPRESS = "price_sandbox_wordpress_monthly"
 STATIC = "price_sandbox_static_monthly"
@@ -207,18 +208,9 @@ def test_a_session_resumes_at_the_step_that_died_without_redoing_earlier_ones(
 def test_from_step_dry_run_changes_nothing_then_the_replay_places_a_new_order(
     stack: SandboxStack, env: dict[str, str], built_before_failure: int | None
 ) -> None:
-    stack.sandbox(
-        "computestacks",
-        "orders",
-        {"outcome": "fail", "built_before_failure": built_before_failure},
-    )
-    try:
+    with failing_orders(stack, built_before_failure=built_before_failure):
         session_id = buy(stack, {WORDPRESS: 1})
         dead = settle(stack, session_id)
-    finally:
-        stack.sandbox(
-            "computestacks", "orders", {"outcome": "complete", "built_before_failure": None}
-        )
     assert (dead.status, dead.step) == ("dead", "await_project")
     [failed_order] = stack.ledger.onboardings.orders(session_id)
     # The failed order left its project, with the services built before the failure.
@@ -300,12 +292,9 @@ def test_from_step_dry_run_changes_nothing_then_the_replay_places_a_new_order(
 def test_a_leftover_someone_already_deleted_is_recorded_not_deleted_again(
     stack: SandboxStack, env: dict[str, str]
 ) -> None:
-    stack.sandbox("computestacks", "orders", {"outcome": "fail"})
-    try:
+    with failing_orders(stack):
         session_id = buy(stack, {STATIC: 1})
         dead = settle(stack, session_id)
-    finally:
-        stack.sandbox("computestacks", "orders", {"outcome": "complete"})
     [failed_order] = stack.ledger.onboardings.orders(session_id)
     assert failed_order.leftover is not None
     stack.cs_admin.delete_project(failed_order.leftover)  # an operator was quicker
@@ -332,12 +321,9 @@ def test_a_leftover_someone_already_deleted_is_recorded_not_deleted_again(
 def test_a_leftover_another_order_has_built_on_since_is_never_deleted(
     stack: SandboxStack, env: dict[str, str]
 ) -> None:
-    stack.sandbox("computestacks", "orders", {"outcome": "fail"})
-    try:
+    with failing_orders(stack):
         session_id = buy(stack, {STATIC: 1})
         dead = settle(stack, session_id)
-    finally:
-        stack.sandbox("computestacks", "orders", {"outcome": "complete"})
     [failed_order] = stack.ledger.onboardings.orders(session_id)
     leftover = failed_order.leftover
     assert leftover is not None and dead.cs_user_id is not None

@@ -355,3 +355,36 @@ def test_reversals_are_counted_on_either_database(stack: Stack) -> None:
         ("dispute", "won"): 1,
         ("early_fraud_warning", "recorded"): 1,
     }
+
+
+def test_a_failed_refund_waits_its_backoff_and_counts_its_attempts(stack: Stack) -> None:
+    clock = Clock()
+    ledger = stack.ledger(clock)
+    ledger.onboardings.start("cs_test_r", livemode=False, source="test")
+    assert ledger.onboardings.claim("cs_test_r", "w1", 30) is not None
+    assert ledger.onboardings.release("cs_test_r", "w1", status="dead", note="order failed")
+    clock.advance(3600)
+    bought_before = clock() - timedelta(minutes=30)
+
+    assert ledger.onboardings.refund_due(bought_before) == ["cs_test_r"]
+    assert ledger.onboardings.refund_due(None) == []  # not under way: only by policy
+    first = ledger.onboardings.claim_refund("cs_test_r", "w1", 30)
+    assert first is not None and (first.status, first.refund_attempts) == ("refunding", 1)
+    retry_at = clock() + timedelta(seconds=60)
+    assert ledger.onboardings.release(
+        "cs_test_r", "w1", status="refunding", error="HTTP 500", next_attempt_at=retry_at
+    )
+
+    assert ledger.onboardings.refund_due(bought_before) == []  # backing off
+    assert ledger.onboardings.refund_due(None) == []
+    clock.advance(61)
+    assert ledger.onboardings.refund_due(None) == ["cs_test_r"]  # under way: always finished
+    second = ledger.onboardings.claim_refund("cs_test_r", "w2", 30)
+    assert second is not None and second.refund_attempts == 2
+    assert ledger.onboardings.release("cs_test_r", "w2", status="refunded", note="refunded")
+    assert ledger.onboardings.refund_failed("cs_test_r", "Stripe could not refund ch_1")
+    assert not ledger.onboardings.refund_failed("cs_test_r", "again")  # once
+    ended = ledger.onboardings.get("cs_test_r")
+    assert ended is not None and ended.status == "refund_failed"
+    assert ledger.onboardings.refund_due(None) == []  # left for a person
+    assert ledger.onboardings.refund_due(clock()) == []

@@ -17,6 +17,7 @@ from csonboard.cli import main
 from csonboard.ledger import Onboarding
 from csonboard.runtime import build_worker
 from csonboard.sandbox.stack import SandboxStack, sandbox_stack
+from shop_support import settle
 from stripe_events import event_body, signed_headers
 
 WORDPRESS = "price_sandbox_wordpress_monthly"
@@ -52,24 +53,6 @@ def subscribe(
     assert onboarding.status == "done", onboarding.last_error
     settle(shop, onboarding.customer_id or "")
     return onboarding
-
-
-def settle(shop: SandboxStack, customer: str, timeout: float = 20) -> None:
-    """Wait until Stripe delivered everything and the worker is idle for the customer."""
-    shop.sandbox("stripe", "deliveries/wait", {"timeout": 10})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        account = shop.ledger.lifecycle.account(customer)
-        busy = account is not None and account.status in ("pending", "running", "failed")
-        if not busy and not shop.ledger.events.due() and not shop.ledger.onboardings.due():
-            time.sleep(0.2)  # one more look: a just-finished event may have rung the account
-            account = shop.ledger.lifecycle.account(customer)
-            if account is None or account.status not in ("pending", "running", "failed"):
-                return
-        time.sleep(0.05)
-    raise AssertionError(
-        f"customer {customer} did not settle: {shop.ledger.lifecycle.account(customer)}"
-    )
 
 
 def change(

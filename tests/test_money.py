@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +16,10 @@ from typing import Any
 import pytest
 
 from csonboard.ledger import Onboarding
+from csonboard.runtime import build_worker
 from csonboard.sandbox.stack import SandboxStack
 from operator_support import cli_env, run
-from shop_support import open_shop, settle
+from shop_support import failing_orders, open_shop, settle
 
 pytestmark = pytest.mark.slow
 
@@ -117,6 +119,28 @@ def test_a_one_time_purchase_refunded_in_full_is_stopped_then_deleted_after_rete
         assert [a for a in actions(shop, bought) if a[0] == "terminate"] == terminations
 
 
+def test_a_refund_that_fails_puts_the_purchase_back_in_service_and_keeps_it(
+    tmp_path: Path,
+) -> None:
+    with open_shop(tmp_path, CSONBOARD_LIFECYCLE_RETENTION_DAYS=str(3 * SECOND)) as shop:
+        bought = buy(shop, STATIC_ONCE, mode="payment")
+        charge = charge_of(shop, bought)
+        refund = shop.stripe.v1.refunds.create({"charge": charge})
+        settle(shop, bought.customer_id or "")
+        assert requested(shop, bought) == {"stopped"}
+
+        shop.sandbox("stripe", f"refunds/{refund.id}/fail", {"reason": "lost_or_stolen_card"})
+        settle(shop, bought.customer_id or "")
+
+        assert requested(shop, bought) == {"running"}  # the money is the merchant's again
+        payment = shop.ledger.payments.get(charge)
+        assert payment is not None and (payment.hold, payment.final_since) == (None, None)
+        time.sleep(3.2)  # past the retention the refund would have started
+        shop.ledger.lifecycle.wake(bought.customer_id or "")
+        settle(shop, bought.customer_id or "")
+        assert requested(shop, bought) == {"running"}
+
+
 def test_a_partial_refund_is_recorded_and_changes_nothing(shop: SandboxStack) -> None:
     bought = buy(shop, STATIC_ONCE, mode="payment")
     charge = charge_of(shop, bought)
@@ -201,6 +225,52 @@ def test_an_early_fraud_warning_is_only_recorded_by_default(shop: SandboxStack) 
     assert requested(shop, bought) == {"running"}
 
 
+def test_a_worker_holding_an_older_read_of_the_charge_does_not_leave_it_behind(
+    shop: SandboxStack,
+) -> None:
+    bought = buy(shop, STATIC_ONCE, mode="payment")
+    charge = charge_of(shop, bought)
+    shop.stop_worker()
+    slow, fast = build_worker(shop.settings), build_worker(shop.settings)
+    # The slow worker reads the charge for the fraud warning's event and the
+    # answer takes two seconds to arrive; meanwhile the charge is refunded in
+    # full and the fast worker follows the refund's events.
+    shop.sandbox(
+        "stripe",
+        "faults",
+        {
+            "path": f"/v1/charges/{charge}",
+            "method": "GET",
+            "status": None,
+            "delay": 2.0,
+            "after": True,
+        },
+    )
+    shop.sandbox("stripe", f"charges/{charge}/early_fraud_warning", {})
+    shop.sandbox("stripe", "deliveries/wait", {"timeout": 10})
+    reading = threading.Thread(target=slow.run_burst)
+    reading.start()
+    deadline = time.monotonic() + 10
+    while shop.http.get(f"{shop.stripe_url}/_sandbox/faults", timeout=10).json()["faults"]:
+        assert time.monotonic() < deadline, "the slow worker did not read the charge"
+        time.sleep(0.02)
+    shop.stripe.v1.refunds.create({"charge": charge})
+    shop.sandbox("stripe", "deliveries/wait", {"timeout": 10})
+    fast.run_burst()
+    assert reading.is_alive()  # the race: the refund was followed first
+    reading.join(timeout=30)
+    for worker in (slow, fast):
+        worker.doorbell.close()
+        worker.ledger.close()
+    shop.working.set()
+    settle(shop, bought.customer_id or "")
+
+    payment = shop.ledger.payments.get(charge)
+    assert payment is not None
+    assert (payment.amount_refunded, payment.hold) == (payment.amount, "refund")
+    assert requested(shop, bought) == {"stopped"}
+
+
 def test_an_early_fraud_warning_refunds_once_under_duplicate_deliveries(tmp_path: Path) -> None:
     with open_shop(tmp_path, CSONBOARD_MONEY_EARLY_FRAUD_WARNING="refund") as shop:
         bought = buy(shop, STATIC)
@@ -269,18 +339,18 @@ REFUND_SOON = str(1 / 3600)  # hours: a purchase not provisioned after a second
 
 def dead_purchase(shop: SandboxStack) -> Onboarding:
     """A subscription paid for whose order failed: dead, its failed project left."""
-    shop.sandbox("computestacks", "orders", {"outcome": "fail"})
-    session_id = shop.checkout({STATIC: 1}, email="ada@example.com")
-    shop.pay(session_id, name="Ada Lovelace", email="ada@example.com")
-    deadline = time.monotonic() + 30
-    while (found := shop.ledger.onboardings.get(session_id)) is None or found.status not in (
-        "dead",
-        "refunding",
-        "refunded",
-    ):
-        assert time.monotonic() < deadline, found
-        time.sleep(0.1)
-    shop.sandbox("computestacks", "orders", {"outcome": "complete"})
+    with failing_orders(shop):
+        session_id = shop.checkout({STATIC: 1}, email="ada@example.com")
+        shop.pay(session_id, name="Ada Lovelace", email="ada@example.com")
+        deadline = time.monotonic() + 30
+        while (found := shop.ledger.onboardings.get(session_id)) is None or found.status not in (
+            "dead",
+            "refunding",
+            "refunded",
+            "refund_failed",
+        ):
+            assert time.monotonic() < deadline, found
+            time.sleep(0.1)
     return found
 
 
@@ -372,6 +442,115 @@ def test_an_operator_refunds_by_hand_and_twice_at_once_refunds_once(shop: Sandbo
     assert len(refunds_of(shop, dead)) == 1
 
 
+def wait_status(shop: SandboxStack, session_id: str, status: str) -> Onboarding:
+    deadline = time.monotonic() + 30
+    while (found := shop.ledger.onboardings.get(session_id)) is None or found.status != status:
+        assert time.monotonic() < deadline, found
+        time.sleep(0.1)
+    return found
+
+
+def page_state(shop: SandboxStack, session_id: str) -> dict[str, Any]:
+    page = shop.http.get(
+        f"{shop.receiver_url}/welcome", params={"session_id": session_id}, timeout=30
+    )
+    found: dict[str, Any] = shop.http.get(f"{page.url}.json", timeout=10).json()
+    return found
+
+
+def cs_user(shop: SandboxStack, user_id: int | None) -> dict[str, Any]:
+    return next(u for u in shop.cs_state()["users"] if u["id"] == user_id)
+
+
+def test_a_refund_that_keeps_failing_backs_off_then_waits_for_a_person(tmp_path: Path) -> None:
+    with open_shop(
+        tmp_path,
+        CSONBOARD_ONBOARDING_REFUND_AFTER_HOURS=REFUND_SOON,
+        CSONBOARD_WORKER_MAX_ATTEMPTS="2",
+        CSONBOARD_STRIPE_MAX_NETWORK_RETRIES="0",
+    ) as shop:
+        shop.sandbox("stripe", "faults", {"path": "/v1/refunds", "method": "POST", "count": 2})
+        dead = dead_purchase(shop)
+
+        failed = wait_status(shop, dead.session_id, "refund_failed")
+        time.sleep(1.5)  # several sweeps: a refund left for a person is not tried again
+
+        again = shop.ledger.onboardings.get(dead.session_id)
+        assert again is not None and again.refund_attempts == failed.refund_attempts == 2
+        assert again.status == "refund_failed"
+        assert f"csonboard refund {dead.session_id}" in (again.note or "")
+        assert refunds_of(shop, dead) == []
+        assert page_state(shop, dead.session_id)["state"] == "failed"
+        env = cli_env(shop.settings)
+        replayed = run(env, "replay", "--session", dead.session_id)
+        assert replayed.exit_code == 1 and "tries the refund again" in replayed.output
+
+        by_hand = run(env, "refund", dead.session_id)  # the cause is gone: it goes through
+
+        assert by_hand.exit_code == 0, by_hand.output
+        [refund] = refunds_of(shop, dead)
+        assert refund.status == "succeeded"
+        refunded = shop.ledger.onboardings.get(dead.session_id)
+        assert refunded is not None and refunded.status == "refunded"
+        settle(shop, dead.customer_id or "")
+        # The user csonboard created for this purchase alone has bypass_billing:
+        # suspended, so the panel cannot order for free.
+        assert cs_user(shop, dead.cs_user_id)["active"] is False
+
+
+def test_a_refund_stripe_could_not_deliver_is_shown_and_done_again_by_hand(
+    tmp_path: Path,
+) -> None:
+    with open_shop(tmp_path, CSONBOARD_ONBOARDING_REFUND_AFTER_HOURS=REFUND_SOON) as shop:
+        dead = dead_purchase(shop)
+        wait_refunded(shop, dead.session_id)
+        [first] = refunds_of(shop, dead)
+
+        shop.sandbox("stripe", f"refunds/{first.id}/fail", {"reason": "expired_or_canceled_card"})
+
+        failed = wait_status(shop, dead.session_id, "refund_failed")
+        assert "Stripe could not refund" in (failed.note or "")
+        assert page_state(shop, dead.session_id)["state"] == "failed"
+        result = run(cli_env(shop.settings), "refund", dead.session_id)
+        assert result.exit_code == 0, result.output
+        refunds = refunds_of(shop, dead)
+        assert sorted(r.status for r in refunds) == ["failed", "succeeded"]
+        shop.sandbox("stripe", "deliveries/wait", {"timeout": 10})
+        again = shop.ledger.onboardings.get(dead.session_id)
+        assert again is not None and again.status == "refunded"  # the new refund stands
+        assert page_state(shop, dead.session_id)["state"] == "refunded"
+
+
+def test_refunding_a_purchase_whose_order_is_still_processing_deletes_its_project(
+    shop: SandboxStack,
+) -> None:
+    shop.sandbox("computestacks", "orders", {"pending_seconds": 0, "processing_seconds": 3600})
+    session_id = shop.checkout({STATIC_ONCE: 1}, mode="payment", email="ada@example.com")
+    shop.pay(session_id, name="Ada Lovelace", email="ada@example.com")
+    deadline = time.monotonic() + 30
+    while not [p for p in shop.cs_state()["projects"] if p["state"] != "deleting"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    [project] = projects(shop)
+    waiting = shop.ledger.onboardings.get(session_id)
+    assert waiting is not None and waiting.status in ("running", "waiting")
+
+    result = run(cli_env(shop.settings), "refund", session_id)
+
+    assert result.exit_code in (0, 1), result.output  # 1: the worker held it that moment
+    if result.exit_code == 1:
+        time.sleep(1.5)
+        result = run(cli_env(shop.settings), "refund", session_id)
+        assert result.exit_code == 0, result.output
+    assert project not in projects(shop)
+    refunded = wait_refunded(shop, session_id)
+    settle(shop, refunded.customer_id or "")
+    assert cs_user(shop, refunded.cs_user_id)["active"] is False
+    time.sleep(1)  # the worker's wait for the project ends without provisioning anything
+    assert shop.ledger.onboardings.get(session_id).status == "refunded"  # type: ignore[union-attr]
+    assert projects(shop) == set()
+
+
 def test_a_provisioned_purchase_is_not_refunded_here(shop: SandboxStack) -> None:
     bought = buy(shop, STATIC)
 
@@ -387,11 +566,18 @@ def test_a_dispute_is_answered_once_with_what_csonboard_saw_and_nothing_personal
 ) -> None:
     with open_shop(tmp_path, CSONBOARD_MONEY_SUBMIT_EVIDENCE="true") as shop:
         bought = buy(shop, STATIC_ONCE, mode="payment")
-        for _ in range(2):  # the buyer looks at their purchase, twice
+        welcome = f"{shop.receiver_url}/welcome"
+        for _ in range(2):  # the buyer's browser opens their purchase, twice
             page = shop.http.get(
-                f"{shop.receiver_url}/welcome", params={"session_id": bought.session_id}, timeout=30
+                welcome,
+                params={"session_id": bought.session_id},
+                headers={"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"},
+                timeout=30,
             )
             assert page.status_code == 200
+        # A link checker's HEAD and a script's plain GET are not the buyer.
+        shop.http.head(page.url, timeout=30)
+        shop.http.get(page.url, timeout=30)
         charge = charge_of(shop, bought)
 
         dispute = shop.sandbox("stripe", f"charges/{charge}/dispute", {})

@@ -17,6 +17,7 @@ import pytest
 
 from csonboard.ledger import Onboarding
 from csonboard.sandbox.stack import SandboxStack, sandbox_stack
+from shop_support import settle as settle_customer
 
 WORDPRESS = "price_sandbox_wordpress_monthly"  # a project with two services
 STATIC = "price_sandbox_static_monthly"  # a project with one service
@@ -46,21 +47,9 @@ def buy(shop: SandboxStack, price: str, customer: str | None = None) -> Onboardi
     return onboarding
 
 
-def settle(shop: SandboxStack, onboarding: Onboarding, timeout: float = 20) -> None:
-    """Wait until Stripe delivered everything and the customer's account is at rest."""
-    shop.sandbox("stripe", "deliveries/wait", {"timeout": 10})
-    customer = onboarding.customer_id or ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        account = shop.ledger.lifecycle.account(customer)
-        busy = account is not None and account.status in ("pending", "running", "failed")
-        if not busy and not shop.ledger.events.due() and not shop.ledger.onboardings.due():
-            time.sleep(0.2)  # one more look: a just-finished event may have rung the account
-            account = shop.ledger.lifecycle.account(customer)
-            if account is None or account.status not in ("pending", "running", "failed"):
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"customer {customer} did not settle")
+def settle(shop: SandboxStack, onboarding: Onboarding) -> None:
+    """Wait until Stripe delivered everything and the purchase's customer is at rest."""
+    settle_customer(shop, onboarding.customer_id or "")
 
 
 def subscription(shop: SandboxStack, onboarding: Onboarding, status: str) -> None:

@@ -715,6 +715,33 @@ def test_the_stages_follow_the_checkpointed_steps(
     assert (progress.ready_at is not None) == (state == "ready")
 
 
+@pytest.mark.parametrize(
+    ("payment_status", "says"),
+    [("paid", "we have refunded your payment in full"), ("no_payment_required", "Nothing was")],
+)
+def test_a_refunded_purchase_says_whether_money_goes_back(payment_status: str, says: str) -> None:
+    session = StepRecord(
+        "fetch_session", "done", {"payment_status": payment_status}, 1, None, NOW, NOW
+    )
+
+    progress = describe(
+        _onboarding("refunded"), [session], support="write to x@y.z", refresh_seconds=5
+    )
+
+    assert progress.state == "refunded"
+    assert says in progress.message
+
+
+def test_a_refund_that_failed_tells_the_buyer_a_person_is_on_it() -> None:
+    progress = describe(
+        _onboarding("refund_failed"), [], support="write to x@y.z", refresh_seconds=5
+    )
+
+    assert progress.state == "failed"
+    assert "Our team has been alerted" in progress.message
+    assert "refunded" not in progress.message
+
+
 def test_welcome_caps_its_stripe_lookups_for_sessions_it_does_not_know(
     shop: SandboxStack,
 ) -> None:

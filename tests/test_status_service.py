@@ -33,6 +33,7 @@ from csonboard.lifecycle.state import service_state
 from csonboard.sandbox.stack import SandboxStack, sandbox_stack
 from csonboard_webhooks.status.progress import describe, one_click_allowed
 from operator_support import cli_env, run
+from shop_support import settle as settle_customer
 from status_browser import chromium, eventually, is_shown, page_text
 
 STATIC = "price_sandbox_static_monthly"
@@ -98,21 +99,9 @@ def buy(
     return onboarding
 
 
-def settle(shop: SandboxStack, onboarding: Onboarding, timeout: float = 20) -> None:
-    """Wait until Stripe delivered everything and the customer's account is at rest."""
-    shop.sandbox("stripe", "deliveries/wait", {"timeout": 10})
-    customer = onboarding.customer_id or ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        account = shop.ledger.lifecycle.account(customer)
-        busy = account is not None and account.status in ("pending", "running", "failed")
-        if not busy and not shop.ledger.events.due() and not shop.ledger.onboardings.due():
-            time.sleep(0.2)  # one more look: a just-finished event may have rung the account
-            account = shop.ledger.lifecycle.account(customer)
-            if account is None or account.status not in ("pending", "running", "failed"):
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"customer {customer} did not settle")
+def settle(shop: SandboxStack, onboarding: Onboarding) -> None:
+    """Wait until Stripe delivered everything and the purchase's customer is at rest."""
+    settle_customer(shop, onboarding.customer_id or "")
 
 
 def stripe_does(shop: SandboxStack, onboarding: Onboarding, helper: str, **body: Any) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -450,6 +452,36 @@ def test_an_unknown_id_is_stripe_refused_naming_it(
     assert refused.value.transient is False
     assert "HTTP 404" in str(refused.value)
     assert unknown in str(refused.value)
+
+
+def test_a_refund_that_another_refund_beat_is_reported_as_already_done(
+    standin: StandIn,
+) -> None:
+    session_id = standin.session("payment", [(STATIC_ONCE, 1)])
+    standin.pay(session_id, email="ada@example.com")
+    intent = str(standin.client.v1.checkout.sessions.retrieve(session_id).payment_intent)
+    charge = str(standin.client.v1.payment_intents.retrieve(intent).latest_charge)
+    # csonboard's look at the charge answers slowly; meanwhile someone else
+    # refunds it in full, so csonboard's own refund is refused.
+    standin.fault(method="GET", path=f"/v1/charges/{charge}", status=None, delay=1.0, after=True)
+    outcome: list[Any] = []
+    refunding = threading.Thread(
+        target=lambda: outcome.append(
+            standin.gateway().refund_payment(intent, reason="duplicate", idempotency_key="k-1")
+        )
+    )
+    refunding.start()
+    deadline = time.monotonic() + 10
+    while standin.http.get(f"{standin.url}/_sandbox/faults").json()["faults"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    standin.client.v1.refunds.create({"charge": charge})
+    refunding.join(timeout=30)
+
+    [(refund_id, payment)] = outcome
+    assert refund_id is None
+    assert payment is not None and payment.refunded_in_full
+    assert len(standin.client.v1.refunds.list({"charge": charge}).data) == 1
 
 
 def test_an_unreachable_stripe_is_stripe_unavailable() -> None:

@@ -166,24 +166,27 @@ def build_worker(settings: Settings, ledger: Ledger | None = None) -> Worker:
 
     def refund(session_id: str) -> None:
         try:
-            refund_purchase(
+            done = refund_purchase(
                 ledger,
                 services,
                 session_id,
                 owner=name,
-                lease_seconds=settings.worker.lease_seconds,
+                retry=settings.worker,
                 reason=f"not provisioned within {settings.onboarding.refund_after_hours:g} hours",
                 statuses=REFUNDED_BY_THE_WORKER,
             )
         except CsonboardError as exc:
-            # Left as it is: the sweep finds it due again (a refund under way
-            # is taken over once its lease runs out).
-            log.warning("refund of %s not done (tried again later): %s", session_id, exc)
+            # Recorded on the onboarding (tried again after a backoff, or
+            # refund_failed), or not claimed at all (someone else holds it).
+            log.warning("refund of %s not done: %s", session_id, exc)
+            return
+        if done.customer_id is not None:
+            doorbell.ring_or_log("account", done.customer_id)
 
     def refund_due() -> list[str]:
-        if not refund_after:
-            return []
-        return ledger.onboardings.refund_due(ledger.now() - refund_after)
+        # With refund_after_hours off, only refunds under way (started by
+        # hand, then failed for a while) are finished.
+        return ledger.onboardings.refund_due(ledger.now() - refund_after if refund_after else None)
 
     worker = Worker(
         ledger,

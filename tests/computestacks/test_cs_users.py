@@ -385,10 +385,14 @@ def test_admin_user_delete_is_204_and_takes_the_credentials(
     assert (response.status_code, response.content) == (204, b"")
     with pytest.raises(ComputeStacksAuthError):
         other.client.list_products()
+    placed = place_wordpress(customer.client)
     admin.delete_user(customer.user.id)
     assert admin.find_user_by_email(customer.user.email) is None
     with pytest.raises(ComputeStacksNotFound):
         admin.delete_user(customer.user.id)
+    # User has_many :orders, dependent: :destroy (app/models/user.rb): gone too.
+    with pytest.raises(ComputeStacksNotFound):
+        admin.get_admin_order(placed.id)
 
 
 def test_sso_token_is_201_and_valid_one_minute(

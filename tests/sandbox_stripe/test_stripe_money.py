@@ -231,6 +231,32 @@ def test_a_full_refund_by_payment_intent(sandbox: Sandbox, receiver: Receiver) -
     assert delivered == [e.type for e in events]  # signed (the receiver verified), in order
 
 
+def test_a_refund_that_fails_gives_the_money_back_to_the_balance_and_says_why(
+    sandbox: Sandbox,
+) -> None:
+    _, charge = buy_once(sandbox)
+    refund = sandbox.client.v1.refunds.create({"charge": charge.id})
+    skip = len(event_types(sandbox))
+
+    failed = sandbox.control(f"/refunds/{refund.id}/fail", {"reason": "lost_or_stolen_card"})
+
+    events = events_after(sandbox, skip)
+    assert [e.type for e in events] == ["charge.refund.updated", "refund.updated", "refund.failed"]
+    assert previous(events[1]) == {"status": "succeeded", "failure_reason": None}
+    after = sandbox.client.v1.refunds.retrieve(refund.id)
+    assert (after.status, after.failure_reason) == ("failed", "lost_or_stolen_card")
+    assert failed["id"] == refund.id
+    txn = sandbox.client.v1.balance_transactions.retrieve(str(after.failure_balance_transaction))
+    assert (txn.type, txn.amount, txn.source) == ("refund_failure", 4900, refund.id)
+    charge_now = sandbox.client.v1.charges.retrieve(charge.id)
+    assert (charge_now.refunded, charge_now.amount_refunded) == (False, 0)
+    again = sandbox.client.v1.refunds.create({"charge": charge.id})  # refundable again
+    assert again.amount == 4900
+    refused = sandbox.control_error(f"/refunds/{refund.id}/fail", {})
+    assert refused.status_code == 400  # a failed refund cannot fail again
+    assert "is failed" in refused.json()["error"]["message"]
+
+
 def test_partial_refunds_add_up_and_an_over_refund_is_refused(sandbox: Sandbox) -> None:
     _, charge = buy_once(sandbox)
 

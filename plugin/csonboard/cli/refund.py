@@ -47,7 +47,7 @@ def command(ctx: Context, session_id: str, dry_run: bool, reason: str, as_json: 
             services,
             session_id,
             owner=worker_name(),
-            lease_seconds=settings.worker.lease_seconds,
+            retry=settings.worker,
             reason=reason,
             dry_run=dry_run,
         )

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from csonboard.ledger import leases
@@ -64,15 +64,27 @@ ONBOARDING_STATUSES = (
     "stuck",
     "refunding",
     "refunded",
+    "refund_failed",
 )
 _DUE = ("pending", "waiting", "failed")
-REFUNDABLE = ("pending", "waiting", "failed", "running", "dead", "stuck", "refunding")
+REFUNDABLE = (
+    "pending",
+    "waiting",
+    "failed",
+    "running",
+    "dead",
+    "stuck",
+    "refunding",
+    "refund_failed",
+)
 """Paid for and not provisioned: what provision-or-refund may refund (one a
 worker holds under its lease only once that lease has run out)."""
 REFUNDED_BY_THE_WORKER = ("dead", "stuck", "refunding")
 """What provision-or-refund refunds on its own: what needs a person, and a
 refund a dead process left under way (never one still being tried)."""
-_NEVER_REQUEUED = ("refunding", "refunded")
+REFUND_ENDED = ("refunded", "refund_failed")
+"""Given up for a refund: never provisioned, and never provisioned later."""
+_NEVER_REQUEUED = ("refunding", *REFUND_ENDED)
 READY_STEP = "await_project"
 """The step after which a purchase's projects are ready: never refunded here."""
 IN_PROGRESS = ("pending", "running", "waiting", "failed")
@@ -103,6 +115,7 @@ class Onboarding:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    refund_attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -250,6 +263,18 @@ class OnboardingStore:
                 select(onboardings.c.status).where(onboardings.c.session_id == session_id)
             ).scalar_one()
             return status
+
+    def refund_failed(self, session_id: str, reason: str) -> bool:
+        """Mark a ``refunded`` onboarding ``refund_failed``: Stripe says its
+        refund did not go through. True if it was changed (once)."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            return _changed(
+                connection,
+                update(onboardings)
+                .where(onboardings.c.session_id == session_id, onboardings.c.status == "refunded")
+                .values(status="refund_failed", note=reason, last_error=reason, updated_at=now),
+            )
 
     def requeue(
         self,
@@ -428,20 +453,33 @@ class OnboardingStore:
             )
             return list(rows.scalars())
 
-    def refund_due(self, older_than: datetime, limit: int = 100) -> list[str]:
+    def refund_due(self, older_than: datetime | None, limit: int = 100) -> list[str]:
         """Sessions bought before ``older_than`` that a person is needed for
-        (dead or stuck) and whose projects never became ready, and refunds a
-        dead process left under way: what provision-or-refund refunds now,
-        oldest first. One still being tried (or replayed) is not among them."""
+        (dead or stuck) and whose projects never became ready, and refunds
+        under way whose next attempt is due (also with ``older_than`` None,
+        when nothing is refunded on its own): what provision-or-refund refunds
+        now, oldest first. One still being tried (or replayed) is not among
+        them."""
         now = self._ledger.now()
         free = or_(onboardings.c.lease_expires_at.is_(None), onboardings.c.lease_expires_at < now)
+        whose = (
+            onboardings.c.status == "refunding"
+            if older_than is None
+            else and_(
+                onboardings.c.status.in_(REFUNDED_BY_THE_WORKER),
+                onboardings.c.created_at <= older_than,
+            )
+        )
         with self._ledger.read() as connection:
             rows = connection.execute(
                 select(onboardings.c.session_id)
                 .where(
-                    onboardings.c.status.in_(REFUNDED_BY_THE_WORKER),
-                    onboardings.c.created_at <= older_than,
+                    whose,
                     free,
+                    or_(
+                        onboardings.c.next_attempt_at.is_(None),
+                        onboardings.c.next_attempt_at <= now,
+                    ),
                     ~_ready(),
                 )
                 .order_by(onboardings.c.created_at)
@@ -460,8 +498,8 @@ class OnboardingStore:
     ) -> Onboarding | None:
         """Take the lease to refund an onboarding in one of ``statuses`` whose
         projects never became ready (status ``refunding`` from now on: no
-        worker, replay or retry runs it again). None when it is not refundable
-        (any more) or someone holds it."""
+        worker, replay or retry runs it again), counting the attempt. None
+        when it is not refundable (any more) or someone holds it."""
         now = self._ledger.now()
         with self._ledger.write() as connection:
             row = (
@@ -481,6 +519,7 @@ class OnboardingStore:
                         lease_owner=owner,
                         lease_expires_at=now + timedelta(seconds=lease_seconds),
                         next_attempt_at=None,
+                        refund_attempts=onboardings.c.refund_attempts + 1,
                         updated_at=now,
                     )
                     .returning(*onboardings.c)
@@ -578,7 +617,7 @@ class OnboardingStore:
         current ``step``: its status, its error, and with ``uncount_try`` the
         try is not counted (a deliberate wait is not a failure)."""
         now = self._ledger.now()
-        terminal = status in ("done", "closed", "dead", "stuck", "refunded")
+        terminal = status in ("done", "closed", "dead", "stuck", *REFUND_ENDED)
         with self._ledger.write() as connection:
             released = _changed(
                 connection,

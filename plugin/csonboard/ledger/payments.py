@@ -3,8 +3,9 @@
 One row per Stripe charge, rewritten from Stripe's current state of the charge
 each time an event about it arrives, so the order events arrive in does not
 matter. ``hold`` is kept with the time it began (``hold_since``) while it stays
-the same; ``final_since``, once set, is never moved: the purchase's retention
-counts from it.
+the same; ``final_since`` while the money stays gone for good: the purchase's
+retention counts from it, and it is cleared if Stripe takes that back (a
+refund that failed gives the money back to the merchant).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class PaymentStore:
                 "fraud_warning_id": state.fraud_warning_id or row["fraud_warning_id"],
                 "hold": state.hold,
                 "hold_since": (row["hold_since"] if same_hold else now) if state.hold else None,
-                "final_since": row["final_since"] or (now if state.final else None),
+                "final_since": (row["final_since"] or now) if state.final else None,
                 "note": state.note,
                 "updated_at": now,
             }

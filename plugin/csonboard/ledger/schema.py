@@ -121,6 +121,7 @@ onboardings = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
+    Column("refund_attempts", Integer, nullable=False, server_default="0"),
     Index(None, "status", "next_attempt_at"),
     Index(None, "customer_id"),
     Index(None, "subscription_id"),

@@ -5,7 +5,8 @@ Pure reads of the ledger; no calls. A purchase is in service unless its money
 went back (a refund, a dispute: :func:`holds`) or its subscription is terminated
 or wants it stopped (not paid, paused, cancelled); a one-time purchase, or one
 whose subscription csonboard does not follow, is otherwise in service; an
-onboarding still in progress counts as in service (it is on its way).
+onboarding still in progress counts as in service (it is on its way); one
+refunded because it could not be provisioned is out of service for good.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from csonboard.ledger import Ledger, Onboarding
-from csonboard.ledger.onboardings import IN_PROGRESS
+from csonboard.ledger.onboardings import IN_PROGRESS, REFUND_ENDED
 from csonboard.ledger.payments import PaymentRecord
 
 
@@ -65,11 +66,12 @@ def out_of_service(
     if any(o.status in IN_PROGRESS for o in onboardings):
         return []
     done = [o for o in onboardings if o.status == "done"]
-    if not done:
+    refunded = [o for o in onboardings if o.status in REFUND_ENDED]
+    if not done and not refunded:
         return None
     facts = {f.subscription_id: f for f in ledger.lifecycle.subscriptions(customer_id)}
     held = holds(ledger, done)
-    out = []
+    out = [f"{o.session_id}: not provisioned, refunded" for o in refunded]
     for onboarding in done:
         hold = held.get(onboarding.session_id)
         if hold is not None:
@@ -100,6 +102,18 @@ def nothing_else_live(
     }
     others = [o for o in onboardings if o.status == "done" and o.session_id != ending.session_id]
     return all(o.subscription_id and o.subscription_id not in live for o in others)
+
+
+def refunded_user(ledger: Ledger, onboardings: Sequence[Onboarding]) -> int | None:
+    """The ComputeStacks user an onboarding created for a purchase refunded
+    because it could not be provisioned: the customer's user when no purchase
+    of theirs was provisioned (an adopted or found user is left alone)."""
+    for onboarding in onboardings:
+        user_id = onboarding.cs_user_id
+        ended = onboarding.status in REFUND_ENDED
+        if ended and user_id is not None and made_by_csonboard(ledger, [onboarding], user_id):
+            return user_id
+    return None
 
 
 def made_by_csonboard(ledger: Ledger, onboardings: Sequence[Onboarding], user_id: int) -> bool:

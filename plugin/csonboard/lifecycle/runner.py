@@ -33,6 +33,7 @@ from csonboard.errors import (
 )
 from csonboard.ledger import Ledger, Onboarding
 from csonboard.ledger.lifecycle import Account, SubscriptionFacts
+from csonboard.ledger.onboardings import REFUND_ENDED
 from csonboard.lifecycle.journal import Journal
 from csonboard.lifecycle.plan_change import change_plan
 from csonboard.lifecycle.policy import ORPHANED, Decision, decide, held
@@ -45,6 +46,7 @@ from csonboard.lifecycle.purchases import (
     nothing_else_live,
     out_of_service,
     projects_of,
+    refunded_user,
 )
 from csonboard.onboarding import Services
 from csonboard.queue import Doorbell
@@ -128,7 +130,7 @@ class LifecycleRunner:
         customer = account.customer_id
         onboardings = self.ledger.onboardings.find(customer_id=customer, limit=10_000)
         done = [o for o in onboardings if o.status == "done" and o.cs_user_id is not None]
-        cs_user_id = done[0].cs_user_id if done else None
+        cs_user_id = done[0].cs_user_id if done else refunded_user(self.ledger, onboardings)
         work = _Pass(
             account,
             onboardings,
@@ -154,7 +156,7 @@ class LifecycleRunner:
                 return
             work.waiting.append(sub_id)
             return
-        if onboarding.status in ("closed", "refunding", "refunded"):
+        if onboarding.status in ("closed", "refunding", *REFUND_ENDED):
             work.journal.save(
                 dataclasses.replace(facts, ours=False, reason="its checkout provisioned nothing"),
             )

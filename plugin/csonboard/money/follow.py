@@ -17,6 +17,7 @@ from csonboard.errors import CsonboardError, TransientError
 from csonboard.ledger import EventRecord, Ledger, Onboarding
 from csonboard.ledger.payments import PaymentRecord, PaymentState
 from csonboard.money.evidence import evidence_of
+from csonboard.money.refund import refunded_by_csonboard
 from csonboard.plans import Catalog
 from csonboard.queue import Doorbell
 from csonboard.settings import MoneySettings
@@ -110,6 +111,8 @@ def follow_charge(
         ledger.payments.fraud_action(payment.charge_id, "recorded")
     if session_id is None:
         return Outcome("ignored", f"{charge_id} paid for no Checkout Session: {why}")
+    if onboarding is not None and _refund_failed(ledger, onboarding, payment, why):
+        why += "; csonboard's refund failed: refund_failed"
     customer = recorded.customer_id
     if customer is not None:
         ledger.lifecycle.touch(customer)
@@ -148,6 +151,20 @@ def _record(
         )
     )
     return recorded, why
+
+
+def _refund_failed(ledger: Ledger, onboarding: Onboarding, payment: Payment, why: str) -> bool:
+    """Provision-or-refund refunded the purchase in full: less refunded now
+    means Stripe could not return the money (a closed card, a bank's refusal).
+    Marks the onboarding ``refund_failed`` for a person; True if it did."""
+    if payment.refunded_in_full or not refunded_by_csonboard(onboarding, payment.payment_intent):
+        return False
+    session_id = onboarding.session_id
+    return ledger.onboardings.refund_failed(
+        session_id,
+        f"Stripe could not refund {payment.charge_id} ({why}); once the cause is fixed, "
+        f"csonboard refund {session_id} tries again",
+    )
 
 
 def _purchase(

@@ -27,7 +27,7 @@ from typing import Any
 
 from csonboard.errors import StripeRefused, WebhookRejected
 from csonboard.ledger import EventRecord, IncomingEvent, Ledger, Onboarding, OrderRecord
-from csonboard.ledger.onboardings import ABANDONED, COMPLETED
+from csonboard.ledger.onboardings import ABANDONED, COMPLETED, REFUND_ENDED
 from csonboard.onboarding import STEP_NAMES
 from csonboard.operations.ringing import ring_all
 from csonboard.queue import Doorbell
@@ -279,12 +279,17 @@ def _replay_session(
         return Replayed(session_id, True, "had no onboarding: created it; every step runs")
     if onboarding.status == "done" and from_step is None:
         return Replayed(session_id, True, _NOTHING_TO_DO)
-    if onboarding.status in ("refunding", "refunded"):
+    if onboarding.status in ("refunding", *REFUND_ENDED):
         return Replayed(
             session_id,
             False,
             f"{onboarding.status}: its payment was (or is being) refunded, so it is never "
-            "provisioned again; the buyer can buy anew",
+            "provisioned again; the buyer can buy anew"
+            + (
+                f" (csonboard refund {session_id} tries the refund again)"
+                if onboarding.status == "refund_failed"
+                else ""
+            ),
         )
     if _leased(onboarding.status, "running", onboarding.lease_expires_at, ledger.now()):
         return Replayed(session_id, False, busy_message(onboarding))

@@ -547,24 +547,31 @@ class StripeGateway:
         self, payment_intent: str, *, reason: str, idempotency_key: str
     ) -> tuple[str | None, money.Payment | None]:
         """Refund what is left of a PaymentIntent's charge: (the refund's id,
-        or None when nothing was left to refund; the charge before). The same
-        key returns the same refund for at least 24 hours; after that, a charge
-        refunded in full is the proof it was done."""
+        or None when nothing was left to refund, also when Stripe refused
+        because another refund had just taken what was left; the charge as
+        read). The same key returns the same refund for at least 24 hours;
+        after that, a charge refunded in full is the proof it was done."""
         with self._calling(f"retrieve payment {payment_intent}"):
             intent = self._client.v1.payment_intents.retrieve(payment_intent)
         charge_id = id_of(field(intent, "latest_charge"))
         charge = self.payment(charge_id) if charge_id else None
         if charge is None or charge.refunded_in_full:
             return None, charge
-        with self._calling(f"refund payment {payment_intent}"):
-            refund = self._client.v1.refunds.create(
-                {
-                    "payment_intent": payment_intent,
-                    "reason": reason,
-                    "metadata": {"csonboard": "provision-or-refund"},
-                },
-                {"idempotency_key": idempotency_key},
-            )
+        try:
+            with self._calling(f"refund payment {payment_intent}"):
+                refund = self._client.v1.refunds.create(
+                    {
+                        "payment_intent": payment_intent,
+                        "reason": reason,
+                        "metadata": {"csonboard": "provision-or-refund"},
+                    },
+                    {"idempotency_key": idempotency_key},
+                )
+        except StripeRefused:
+            again = self.payment(charge.charge_id)
+            if again is not None and again.refunded_in_full:
+                return None, again  # refunded meanwhile (another attempt, the Dashboard)
+            raise
         return str(refund.id), charge
 
     def submit_dispute_evidence(

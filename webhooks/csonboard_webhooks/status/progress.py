@@ -79,6 +79,7 @@ _BY_STATUS: dict[str, tuple[State, StageState]] = {
     "closed": ("closed", "stopped"),
     "refunding": ("failed", "failed"),
     "refunded": ("refunded", "stopped"),
+    "refund_failed": ("failed", "failed"),
     "done": ("in_progress", "current"),  # done always has await_project done; see below
 }
 
@@ -156,6 +157,12 @@ def describe(
         pay_url = None  # paying an invoice restarts nothing then
     if state in ("stopped", "terminated") and service is not None:
         headline, message = _service_words(service, pay_url, support)
+    elif state == "refunded" and _nothing_paid(done):
+        headline, message = (
+            "We could not set up your service",
+            "Nothing was charged for this purchase, so there is nothing to refund. "
+            f"If you have questions, {support}.",
+        )
     else:
         headline, message = _words(state, support)
     refresh: int | None = {
@@ -276,6 +283,12 @@ def _money_words(service: ServiceState, support: str) -> tuple[str, str]:
         "Your service is paused",
         f"{what}, so we have stopped your service. {kept} If you have questions, {support}.",
     )
+
+
+def _nothing_paid(done: dict[str, StepRecord]) -> bool:
+    """Whether Checkout took no payment (a free or fully discounted purchase)."""
+    session = done.get(STAGES[0][2])
+    return session is not None and session.result.get("payment_status") == "no_payment_required"
 
 
 def _words(state: State, support: str) -> tuple[str, str]:

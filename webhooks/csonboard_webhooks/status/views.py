@@ -146,6 +146,15 @@ def _start_from_stripe(pages: StatusPages, session_id: str) -> Response | None:
 # -- /status/<token> -------------------------------------------------------------------------
 
 
+def _opened_by_a_browser() -> bool:
+    """Whether this page request is a person's browser opening the page, as
+    far as can be told: a GET for a top-level document, which browsers mark
+    (``Sec-Fetch-Dest: document``) and link checkers, previewers and scripts
+    (HEAD requests, plain HTTP clients) do not. Only such visits are dispute
+    evidence."""
+    return request.method == "GET" and request.headers.get("Sec-Fetch-Dest") == "document"
+
+
 @blueprint.get("/status/<token>")
 def page(token: str) -> Response:
     pages = pages_or_none()
@@ -155,7 +164,7 @@ def page(token: str) -> Response:
     if isinstance(found, Response):
         return found
     onboarding, progress = found
-    if progress.state in DELIVERED:
+    if progress.state in DELIVERED and _opened_by_a_browser():
         record_access(pages, onboarding.session_id, "visit")
     nonce = request.cookies.get(COOKIE) or secrets.token_urlsafe(24)
     response = make_response(

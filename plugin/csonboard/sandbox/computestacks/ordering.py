@@ -116,7 +116,7 @@ def place_order(w: World, user: UserRecord, order: Mapping[str, object]) -> Orde
         updated_at=now,
         existing_project_id=existing.id if existing else None,
     )
-    w.orders[record.id] = record
+    w.add_order(record)
     return record
 
 

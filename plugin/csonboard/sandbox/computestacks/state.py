@@ -81,7 +81,15 @@ class World:
             self.projects: dict[int, ProjectRecord] = {}
             self.services: dict[int, ServiceRecord] = {}
             self.containers: dict[int, ContainerRecord] = {}
+            # Indexes, so that a request costs the same with 10 or 10,000
+            # customers: what belongs to what, and what the clock must move.
+            self._projects_of: dict[int, dict[int, None]] = {}  # user -> project ids
+            self._services_of: dict[int, dict[int, None]] = {}  # project -> service ids
             self._containers_of: dict[int, list[int]] = {}  # service id -> container ids
+            self._open_orders: dict[str, None] = {}  # not final, in creation order
+            self._deleting: dict[int, None] = {}  # project ids
+            self._resizing: dict[int, None] = {}  # service ids
+            self._powering: dict[int, None] = {}  # container ids
             self.subscription_products: dict[int, SubscriptionProductRecord] = {}
             self.usages: dict[int, UsageRecord] = {}
             self._subscribed: dict[tuple[int, int], SubscriptionProductRecord] = {}
@@ -159,8 +167,10 @@ class World:
 
     def delete_user(self, user: UserRecord) -> None:
         """Remove the user with its credentials, projects and their services,
-        and its subscriptions' products and usage rows (``dependent: :destroy``
-        down from ``has_many :subscriptions``); its orders stay, ownerless."""
+        its orders, and its subscriptions' products and usage rows (each a
+        ``has_many ... dependent: :destroy`` of ``User`` in
+        ``app/models/user.rb``; ``safe_to_destroy?`` adds errors for an admin
+        or a user with projects but does not abort, so nothing stops it)."""
         del self.users[user.id]
         for sub in [s for s in self.subscription_products.values() if s.user_id == user.id]:
             del self.subscription_products[sub.id]
@@ -169,45 +179,66 @@ class World:
             del self.usages[row.id]
         for cred in [c for c in self.credentials.values() if c.user_id == user.id]:
             del self.credentials[cred.id]
-        for project in [p for p in self.projects.values() if p.user_id == user.id]:
+        for project in self.user_projects(user.id):
             self._remove_project(project)
-        for order in self.orders.values():
-            if order.user_id == user.id:
-                order.user_id = None
+        self._projects_of.pop(user.id, None)
+        for order in [o for o in self.orders.values() if o.user_id == user.id]:
+            del self.orders[order.id]
+            self._open_orders.pop(order.id, None)
 
     # -- time ----------------------------------------------------------------------------
+
+    def add_order(self, order: OrderRecord) -> None:
+        """Keep a newly placed order; the clock moves it from now on."""
+        self.orders[order.id] = order
+        if order.status not in FINAL_STATUSES:
+            self._open_orders[order.id] = None
+
+    def start_deleting(self, project: ProjectRecord) -> None:
+        """Mark the project deleting: hidden from its owner now, removed
+        after :attr:`deleting_seconds`."""
+        if project.deleting_since is None:
+            project.deleting_since = project.updated_at = self.clock()
+            self._deleting[project.id] = None
 
     def advance(self) -> None:
         """Bring every order, deleting project, resizing service and power
         action up to the clock."""
         now = self.clock()
-        for order in self.orders.values():
-            if order.status not in FINAL_STATUSES:
-                self._progress(order, now)
+        for order_id in list(self._open_orders):
+            self._progress(self.orders[order_id], now)
         self._remove_deleted_projects(now)
-        for service in self.services.values():
+        for service_id in list(self._resizing):
+            service = self.services[service_id]
             if service.resize_due is not None and now >= service.resize_due:
                 self._finish_resize(service, service.resize_due)
-        for container in self.containers.values():
+        for container_id in list(self._powering):
+            container = self.containers[container_id]
             if container.due is not None and now >= container.due:
                 self._finish_power(container, container.due)
 
     def _remove_deleted_projects(self, now: float) -> None:
         """Remove the projects whose deletion finished by ``now``."""
-        for project in list(self.projects.values()):
+        for project_id in list(self._deleting):
+            project = self.projects[project_id]
             since = project.deleting_since
             if since is not None and now - since >= self.deleting_seconds:
                 self._remove_project(project)
 
     def _remove_project(self, project: ProjectRecord) -> None:
         del self.projects[project.id]
-        for service in [s for s in self.services.values() if s.project_id == project.id]:
+        self._deleting.pop(project.id, None)
+        self._projects_of.get(project.user_id, {}).pop(project.id, None)
+        for service in self.project_services(project.id):
             self._remove_service(service)
+        self._services_of.pop(project.id, None)
 
     def _remove_service(self, service: ServiceRecord) -> None:
         del self.services[service.id]
+        self._resizing.pop(service.id, None)
         for container in self.service_containers(service.id):
             del self.containers[container.id]
+            self._powering.pop(container.id, None)
         self._containers_of.pop(service.id, None)
 
     def _progress(self, order: OrderRecord, now: float) -> None:
@@ -238,6 +269,7 @@ class World:
 
     def _finish(self, order: OrderRecord, status: str, at: float) -> None:
         order.status, order.updated_at = status, at
+        self._open_orders.pop(order.id, None)
 
     def _start_processing(self, order: OrderRecord, at: float) -> None:
         """``init_project!`` then the provisioning loop: the project is linked
@@ -258,6 +290,7 @@ class World:
                 updated_at=at,
             )
             self.projects[project.id] = project
+            self._projects_of.setdefault(project.user_id, {})[project.id] = None
         project.provision = "working"
         order.project_id = project.id
         made = order.containers
@@ -285,6 +318,7 @@ class World:
             updated_at=at,
         )
         self.services[service.id] = service
+        self._services_of.setdefault(project_id, {})[service.id] = None
         container_id = self.next_id("container")
         self._containers_of.setdefault(service.id, []).append(container_id)
         self.containers[container_id] = ContainerRecord(
@@ -336,6 +370,7 @@ class World:
         in progress, as the later background job finishes last."""
         now = self.clock()
         service.resize_to, service.resize_due = product_id, now + self.resize_seconds
+        self._resizing[service.id] = None
         if self.resize_seconds <= 0:
             self._finish_resize(service, now)
         else:
@@ -345,6 +380,7 @@ class World:
         if service.resize_to is not None:
             service.product_id = service.resize_to
         service.resize_to = service.resize_due = None
+        self._resizing.pop(service.id, None)
         service.updated_at = at
 
     def start_power(self, container: ContainerRecord, action: PowerAction) -> None:
@@ -359,6 +395,7 @@ class World:
         if action in ("start", "restart") and not container.built:
             action = "rebuild"
         container.action, container.due = action, now + self.power_seconds
+        self._powering[container.id] = None
         container.req_state = "stopped" if action in ("stop", "rebuild") else "running"
         container.updated_at = now
         if self.power_seconds <= 0:
@@ -371,6 +408,7 @@ class World:
             # start, restart, and a rebuild (whose provisioning starts it).
             container.req_state, container.running, container.built = "running", True, True
         container.action = container.due = None
+        self._powering.pop(container.id, None)
         container.updated_at = at
 
     # -- billing usage --------------------------------------------------------------------
@@ -414,13 +452,11 @@ class World:
 
     def user_projects(self, user_id: int) -> list[ProjectRecord]:
         """Every project of the user, those being deleted too."""
-        return [p for p in self.projects.values() if p.user_id == user_id]
+        return [self.projects[i] for i in self._projects_of.get(user_id, ())]
 
     def live_projects(self, user_id: int) -> Iterator[ProjectRecord]:
         """The user's projects that are not being deleted."""
-        return (
-            p for p in self.projects.values() if p.user_id == user_id and p.deleting_since is None
-        )
+        return (p for p in self.user_projects(user_id) if p.deleting_since is None)
 
     def visible_project(self, user: UserRecord, project_id: int) -> ProjectRecord | None:
         """The project as the user API's ``Deployment.find_for`` sees it
@@ -447,7 +483,7 @@ class World:
     def project_services(self, project_id: int) -> list[ServiceRecord]:
         """The project's services in creation order."""
         return sorted(
-            (s for s in self.services.values() if s.project_id == project_id), key=lambda s: s.id
+            (self.services[i] for i in self._services_of.get(project_id, ())), key=lambda s: s.id
         )
 
     def service_containers(self, service_id: int) -> list[ContainerRecord]:
@@ -458,9 +494,11 @@ class World:
     def user_containers(self, user_id: int) -> int:
         """How many containers the user's projects hold, those being deleted
         too (``User#deployed_containers``, what the quota counts)."""
-        projects = {p.id for p in self.user_projects(user_id)}
-        services = {s.id for s in self.services.values() if s.project_id in projects}
-        return sum(1 for c in self.containers.values() if c.service_id in services)
+        return sum(
+            len(self._containers_of.get(s, ()))
+            for p in self._projects_of.get(user_id, ())
+            for s in self._services_of.get(p, ())
+        )
 
     def service_state(self, service: ServiceRecord) -> str:
         """The service's ``current_state``

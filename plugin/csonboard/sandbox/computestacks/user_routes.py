@@ -232,6 +232,5 @@ def delete_project(project_id: int) -> Response | tuple[dict[str, object], int]:
         project = w.visible_project(current_user(w), project_id)
         if project is None:
             return not_found()
-        if project.deleting_since is None:
-            project.deleting_since = project.updated_at = w.clock()
+        w.start_deleting(project)
     return {}, 202

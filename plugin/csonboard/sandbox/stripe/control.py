@@ -23,6 +23,7 @@ from csonboard.sandbox.stripe import (
     meter_events,
     payment_links,
     purchase,
+    refunds,
     thin,
 )
 from csonboard.sandbox.stripe.account import SandboxAccount
@@ -241,6 +242,17 @@ class _Control:
         won = None if outcome is None else outcome == "won"
         return json_response(disputes.decide(self.store, self.events, dispute_id, won=won))
 
+    def fail_refund(self, refund_id: str) -> Response:
+        """Body ``{"reason": ...}`` (default ``expired_or_canceled_card``): the
+        refund fails at the card network or bank; see :func:`refunds.fail_refund`.
+        Answers the refund."""
+        body = _body()
+        check_known(body, ("reason",))
+        reason = body.get("reason", "expired_or_canceled_card")
+        if not isinstance(reason, str):
+            raise invalid("reason must be a string", "reason")
+        return json_response(refunds.fail_refund(self.store, self.events, refund_id, reason))
+
     def warn_of_fraud(self, charge_id: str) -> Response:
         """Body ``{"fraud_type": ...}`` (default ``made_with_stolen_card``): the card
         issuer sends an early fraud warning for a succeeded charge
@@ -435,6 +447,7 @@ def create_control(account: SandboxAccount) -> Blueprint:
         ("/subscriptions/<subscription_id>/resume", ["POST"], control.resume),
         ("/charges/<charge_id>/dispute", ["POST"], control.dispute_charge),
         ("/charges/<charge_id>/early_fraud_warning", ["POST"], control.warn_of_fraud),
+        ("/refunds/<refund_id>/fail", ["POST"], control.fail_refund),
         ("/disputes/<dispute_id>/close", ["POST"], control.decide_dispute),
         ("/faults", ["POST"], control.add_fault),
         ("/faults", ["GET"], control.list_faults),

@@ -26,6 +26,13 @@ card network then gives the refund its acquirer reference number
 test mode that happens at once, so the sandbox emits both right away, with
 ``request`` null as for every change Stripe makes on its own. A bank-debit
 refund stays ``pending`` (``pending_reason: processing``) and gets no update.
+
+A refund can fail later (``POST /_sandbox/refunds/{id}/fail``, :func:`fail_refund`:
+the card was closed, the bank refused): its ``status`` becomes ``failed`` with
+a ``failure_reason`` and a ``failure_balance_transaction`` that gives the money
+back to the balance; the charge's ``amount_refunded`` drops by the refund and
+``refunded`` turns false. Events: ``charge.refund.updated``, ``refund.updated``
+and ``refund.failed``.
 ``reason=fraudulent`` also records ``fraud_details.user_report: fraudulent`` on
 the charge, as Stripe does.
 
@@ -62,6 +69,15 @@ from csonboard.sandbox.stripe.listing import (
 from csonboard.sandbox.stripe.state import KINDS, Json, Store
 
 REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+FAILURE_REASONS = (
+    "charge_for_pending_refund_disputed",
+    "declined",
+    "expired_or_canceled_card",
+    "insufficient_funds",
+    "lost_or_stolen_card",
+    "merchant_request",
+    "unknown",
+)
 _MODELLED = ("amount", "charge", "expand", "metadata", "payment_intent", "reason")
 _UNSUPPORTED = (
     "currency",
@@ -237,6 +253,8 @@ def _refund(
             "created": store.now(),
             "currency": charge["currency"],
             "destination_details": destination,
+            "failure_balance_transaction": None,
+            "failure_reason": None,
             "metadata": metadata,
             "payment_intent": charge["payment_intent"],
             "pending_reason": "processing" if by_bank else None,
@@ -247,6 +265,40 @@ def _refund(
             "transfer_reversal": None,
         }
     )
+
+
+def fail_refund(store: Store, events: EventLog, refund_id: str, reason: str) -> Json:
+    """The refund fails (see the module); only a pending or succeeded one can."""
+    if reason not in FAILURE_REASONS:
+        raise invalid(f"failure_reason must be one of {', '.join(FAILURE_REASONS)}", "reason")
+    with store.lock:
+        refund = store.find("refund", refund_id)
+        if refund is None:
+            raise no_such("refund", refund_id)
+        if refund["status"] not in ("pending", "succeeded"):
+            raise wrong_state(f"Refund {refund_id} is {refund['status']}; it cannot fail.")
+        charge = store.find("charge", refund["charge"])
+        assert charge is not None
+        txn = balance_transaction(
+            store,
+            amount=int(refund["amount"]),
+            currency=refund["currency"],
+            fee=0,
+            fee_description=None,
+            kind="refund_failure",
+            category="refund_failure",
+            source=refund_id,
+            description="REFUND FAILURE",
+        )
+        previous = {"status": refund["status"], "failure_reason": None}
+        refund.update(status="failed", failure_reason=reason, failure_balance_transaction=txn["id"])
+        refund["pending_reason"] = None
+        charge["amount_refunded"] = int(charge["amount_refunded"]) - int(refund["amount"])
+        charge["refunded"] = False
+        events.emit("charge.refund.updated", refund, previous=previous, origin=AUTOMATIC)
+        events.emit("refund.updated", refund, previous=previous, origin=AUTOMATIC)
+        events.emit("refund.failed", refund, origin=AUTOMATIC)
+        return refund
 
 
 def _reference_arrives(store: Store, events: EventLog, refund: Json) -> None:
