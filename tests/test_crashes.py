@@ -381,3 +381,67 @@ def test_a_worker_killed_while_reporting_usage_bills_each_row_once(shop: Shop, a
     assert sorted(e["identifier"] for e in accepted) == sorted(
         r.identifier for r in shop.ledger.usage.find(customer_id=onboarding.customer_id)
     )
+
+
+REFUND_KILL_POINTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "refund, before it took effect": (
+        "stripe",
+        {"method": "POST", "path": "/v1/refunds", "status": None, "delay": 3},
+    ),
+    "refund, after it took effect": (
+        "stripe",
+        {"method": "POST", "path": "/v1/refunds", "status": None, "delay": 3, "after": True},
+    ),
+    "cancel the subscription, after": (
+        "stripe",
+        {
+            "method": "DELETE",
+            "path": "/v1/subscriptions/",
+            "status": None,
+            "delay": 3,
+            "after": True,
+        },
+    ),
+    "delete the failed order's project, after": (
+        "cs",
+        {**CS_HOLD, "method": "DELETE", "path": "/api/projects/", "hold": "after"},
+    ),
+}
+
+
+@pytest.mark.parametrize("point", list(REFUND_KILL_POINTS))
+def test_a_worker_killed_while_refunding_refunds_once(shop: Shop, point: str) -> None:
+    shop.env["CSONBOARD_ONBOARDING_REFUND_AFTER_HOURS"] = str(1 / 3600)  # after a second
+    shop.post("cs", "orders", {"outcome": "fail"})
+    first = shop.start_worker()
+    session_id = shop.buy()
+    dead = shop.finished(session_id)
+    [failed] = shop.ledger.onboardings.orders(session_id)
+    service, fault = REFUND_KILL_POINTS[point]
+    shop.post(service, "faults", fault)
+
+    if service == "cs":
+        shop.wait_until(lambda: shop.get("cs", "held")["held"], f"the held call ({point})")
+    else:
+        shop.wait_until(lambda: not shop.get("stripe", "faults")["faults"], f"the call ({point})")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    if service == "cs":
+        shop.post("cs", "release", {})  # the server goes on without its caller
+    shop.start_worker()
+
+    def refunded() -> bool:
+        found = shop.ledger.onboardings.get(session_id)
+        return found is not None and found.status == "refunded"
+
+    shop.wait_until(refunded, f"the refund of {session_id}", timeout=60)
+    session = shop.stripe.v1.checkout.sessions.retrieve(session_id)
+    invoice = shop.stripe.v1.invoices.retrieve(str(session.invoice))
+    [paid] = shop.stripe.v1.invoice_payments.list({"invoice": invoice.id}).data
+    intent = str(paid.payment.payment_intent)
+    refunds = shop.stripe.v1.refunds.list({"payment_intent": intent}).data
+    assert [r.status for r in refunds] == ["succeeded"], shop.log.read_text()[-3000:]
+    subscription = shop.stripe.v1.subscriptions.retrieve(dead.subscription_id or "")
+    assert subscription.status == "canceled"
+    projects = {p["id"]: p["state"] for p in shop.get("cs", "state")["projects"]}
+    assert projects.get(failed.leftover or 0, "deleting") == "deleting"
