@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from csonboard.errors import ComputeStacksNotFound
+from csonboard.operations.replay import replay_session
 from csonboard.sandbox.stack import SandboxStack, sandbox_stack
 from operator_support import (
     buy,
@@ -22,7 +24,7 @@ from operator_support import (
     stripe_get,
     world,
 )
-from shop_support import failing_orders
+from shop_support import failing_orders, open_shop
 
 WORDPRESS = "price_sandbox_wordpress_monthly"
 STATIC = "price_sandbox_static_monthly"
@@ -408,3 +410,75 @@ def test_bad_arguments_exit_2_with_a_message(
 
     assert result.exit_code == 2
     assert problem in result.stderr
+
+
+def test_a_replay_from_place_order_waits_for_an_order_that_may_still_complete(
+    stack: SandboxStack, env: dict[str, str]
+) -> None:
+    stack.sandbox("computestacks", "orders", {"pending_seconds": 8})  # this order's plan
+    try:
+        session_id = buy(stack, {STATIC: 1})
+        waiting = settle(stack, session_id, statuses=("waiting",))
+    finally:
+        stack.sandbox("computestacks", "orders", {"pending_seconds": 0.1})
+    [order] = stack.ledger.onboardings.orders(session_id)
+
+    result = run(env, "replay", "--session", session_id, "--from-step", "place_order")
+
+    assert result.exit_code == 1
+    assert f"order {order.order_id} is still pending in ComputeStacks" in result.output
+    assert stack.ledger.onboardings.orders(session_id) == [order]  # not abandoned
+    assert stack.ledger.onboardings.get(session_id) == waiting  # untouched
+    onboarding = settle(stack, session_id)
+    assert onboarding.status == "done", onboarding.last_error
+    assert [o["id"] for o in stack.cs_state()["orders"] if o["owner"] == onboarding.cs_user_id] == [
+        order.order_id
+    ]
+
+
+@pytest.mark.parametrize(("pending", "processing"), [(0.4, 0.4), (0.0, 0.8), (0.8, 0.0)], ids=str)
+def test_replays_from_place_order_at_every_moment_leave_one_project_per_unit(
+    tmp_path: Path, pending: float, processing: float
+) -> None:
+    with open_shop(tmp_path) as shop:
+        shop.sandbox(
+            "computestacks",
+            "orders",
+            {"pending_seconds": pending, "processing_seconds": processing},
+        )
+
+        def order_state(order_id: str) -> tuple[str, int | None] | None:
+            try:
+                order = shop.cs_admin.get_admin_order(order_id)
+            except ComputeStacksNotFound:
+                return None
+            return str(order.status), order.project_id
+
+        session_id = shop.checkout({WORDPRESS: 2}, email="ada@example.com")
+        shop.pay(session_id, name="Ada Lovelace", email="ada@example.com")
+        seen, answers = set(), set()
+        until = time.monotonic() + 3  # an operator replaying every 20 ms, whatever happens
+        while time.monotonic() < until:
+            found = shop.ledger.onboardings.get(session_id)
+            seen.add(found.status if found else "absent")
+            report = replay_session(
+                shop.ledger,
+                shop.worker.doorbell,
+                session_id,
+                from_step="place_order",
+                livemode=lambda: False,
+                order_state=order_state,
+            )
+            answers.add(report.items[0].ok)
+            time.sleep(0.02)
+        onboarding = shop.wait_for(session_id, timeout=60)
+
+        assert onboarding.status == "done", onboarding.last_error
+        orders = shop.ledger.onboardings.orders(session_id)
+        assert sorted(o.unit for o in orders) == [1, 2]
+        state = shop.cs_state()
+        live = sorted(p["id"] for p in state["projects"] if p["state"] != "deleting")
+        assert live == sorted(o.project_id for o in orders if o.project_id)  # one per unit
+        completed = [o["id"] for o in state["orders"] if o["status"] == "completed"]
+        assert sorted(completed) == sorted(o.order_id for o in orders)
+        assert "waiting" in seen and answers == {True, False}  # replayed and refused

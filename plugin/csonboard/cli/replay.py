@@ -14,18 +14,24 @@ import click
 
 from csonboard.cli.context import Context, pass_context
 from csonboard.cli.output import echo_json, short_time
-from csonboard.errors import CsonboardError, StripeRefused, WebhookRejected
+from csonboard.errors import (
+    ComputeStacksNotFound,
+    CsonboardError,
+    StripeRefused,
+    WebhookRejected,
+)
 from csonboard.ledger import Ledger
 from csonboard.onboarding import STEP_NAMES
 from csonboard.operations.preview import SessionPreview, preview_session
 from csonboard.operations.replay import (
+    OrderState,
     ReplayReport,
     replay_events,
     replay_file,
     replay_session,
 )
 from csonboard.queue import Doorbell, open_doorbell
-from csonboard.runtime import catalog_of
+from csonboard.runtime import catalog_of, computestacks_admin
 from csonboard.settings import Settings
 from csonboard.stripe_api import StripeGateway
 
@@ -124,6 +130,7 @@ def _replay(
             from_step=from_step,
             livemode=lambda: settings.livemode,
             check_session=stripe.checkout_session if stripe else None,
+            order_state=_order_state(settings),
         )
     if path is not None:
         try:
@@ -138,6 +145,22 @@ def _replay(
     return replay_events(
         ledger, doorbell, event_ids, fetch=fetch, livemode=livemode, dry_run=dry_run
     )
+
+
+def _order_state(settings: Settings) -> OrderState | None:
+    """How a replay asks ComputeStacks about an order; None when it cannot."""
+    if not settings.cs.url or settings.cs.admin_username is None:
+        return None
+    admin = computestacks_admin(settings)
+
+    def state(order_id: str) -> tuple[str, int | None] | None:
+        try:
+            order = admin.get_admin_order(order_id)
+        except ComputeStacksNotFound:
+            return None
+        return str(order.status), order.project_id
+
+    return state
 
 
 def _show(report: ReplayReport, dry_run: bool, as_json: bool) -> None:

@@ -707,6 +707,21 @@ class OnboardingStore:
             )
             return True
 
+    def order_ended(self, order_id: str, status: str, left_project_id: int | None) -> None:
+        """Record an order ComputeStacks says ended without completing
+        (``failed`` or ``cancelled``), with the project it left, before a
+        replay abandons it (no lease: nothing else works on a dead or stuck
+        onboarding, and an order that ended cannot change again)."""
+        now = self._ledger.now()
+        with self._ledger.write() as connection:
+            connection.execute(
+                update(orders)
+                .where(
+                    orders.c.order_id == order_id, orders.c.status.not_in((COMPLETED, *GIVEN_UP))
+                )
+                .values(status=status, project_id=left_project_id, updated_at=now)
+            )
+
     def leftover_deleted(
         self, session_id: str, owner: str, order_id: str, *, lease_seconds: float
     ) -> bool:

@@ -21,7 +21,12 @@ from typing import Any, Literal
 from csonboard.ledger import Ledger, Onboarding, StepRecord
 from csonboard.ledger.onboardings import COMPLETED, OrderRecord
 from csonboard.onboarding import STEP_NAMES
-from csonboard.operations.replay import busy_message, forgotten_steps, leftovers_to_delete
+from csonboard.operations.replay import (
+    ENDED,
+    busy_message,
+    forgotten_steps,
+    leftovers_to_delete,
+)
 from csonboard.plans import Catalog
 
 StepState = Literal["kept", "rerun", "run"]
@@ -89,6 +94,12 @@ def preview_session(
     if leftovers:
         shown = ", ".join(f"#{o.leftover}" for o in leftovers)
         verdict += f"; place_order first deletes the project(s) failed orders left: {shown}"
+    open_orders = [o.order_id for o in abandoned if o.status not in ENDED]
+    if would_run and open_orders:
+        verdict += (
+            f"; order(s) {', '.join(open_orders)} are asked about in ComputeStacks first, and "
+            "the replay is refused while one may still complete"
+        )
     waited = records["await_project"].result if "await_project" in records else {}
     services = {
         str(f.get("order_id")): f.get("services")

@@ -240,6 +240,7 @@ def replay_session(
     from_step: str | None = None,
     livemode: Callable[[], bool],
     check_session: Callable[[str], Any] | None = None,
+    order_state: OrderState | None = None,
 ) -> ReplayReport:
     """Resume the session's onboarding, or re-run it from ``from_step``.
 
@@ -247,9 +248,19 @@ def replay_session(
     ``check_session`` (Stripe's copy of the session; raises StripeRefused when
     there is none) confirms the id, so a typo does not leave a dead record.
     A worker holding the onboarding's lease wins: the replay is refused.
+
+    A replay from ``place_order`` (or earlier) abandons the orders that did
+    not complete and places new ones, so it is refused while one of them may
+    still complete: each order the ledger does not know to have failed is
+    looked up with ``order_state`` (ComputeStacks' status and project of an
+    order, None when it is gone) and must have failed, been cancelled or be
+    gone; one that failed is recorded with the project it left, which
+    ``place_order`` deletes. Without ``order_state`` such a replay is refused.
     """
     report = ReplayReport()
-    report.items.append(_replay_session(ledger, session_id, from_step, livemode, check_session))
+    report.items.append(
+        _replay_session(ledger, session_id, from_step, livemode, check_session, order_state)
+    )
     if report.items[0].ok and report.items[0].message != _NOTHING_TO_DO:
         report.warning = ring_all(doorbell, "onboarding", [session_id])
     return report
@@ -267,6 +278,7 @@ def _replay_session(
     from_step: str | None,
     livemode: Callable[[], bool],
     check_session: Callable[[str], Any] | None,
+    order_state: OrderState | None,
 ) -> Replayed:
     onboarding = ledger.onboardings.get(session_id)
     if onboarding is None:
@@ -296,6 +308,11 @@ def _replay_session(
     forget = forgotten_steps(from_step)
     steps = ledger.onboardings.steps(session_id)
     unplaced = [o for o in ledger.onboardings.orders(session_id) if o.status != COMPLETED]
+    if "place_order" in forget:
+        refusal = _may_still_complete(ledger, unplaced, order_state)
+        if refusal is not None:
+            return Replayed(session_id, False, refusal)
+        unplaced = [o for o in ledger.onboardings.orders(session_id) if o.status != COMPLETED]
     leftovers = leftovers_to_delete(ledger, session_id, unplaced if "place_order" in forget else ())
     note = f"replayed by an operator{f' from {from_step}' if from_step else ''}"
     if not ledger.onboardings.requeue([session_id], forget_steps=forget, note=note):
@@ -313,6 +330,49 @@ def _replay_session(
         shown = ", ".join(f"#{o.leftover} (order {o.order_id})" for o in leftovers)
         message += f"; project(s) failed orders left are deleted before ordering: {shown}"
     return Replayed(session_id, True, message)
+
+
+OrderState = Callable[[str], tuple[str, int | None] | None]
+"""ComputeStacks' status of an order and its project; None when it is gone."""
+ENDED = ("failed", "cancelled")
+"""Order statuses that can no longer change: such an order may be abandoned."""
+
+
+def _may_still_complete(
+    ledger: Ledger, unplaced: Sequence[OrderRecord], order_state: OrderState | None
+) -> str | None:
+    """Why abandoning ``unplaced`` could duplicate a project (see
+    :func:`replay_session`), or None when none of them can complete any more
+    (those ComputeStacks says ended are recorded with what they left)."""
+    for order in unplaced:
+        if order.status in ENDED:
+            continue
+        if order_state is None:
+            return (
+                f"order {order.order_id} is {order.status} in the ledger and ComputeStacks "
+                "cannot be asked whether it may still complete; replaying from place_order "
+                "could order a second project (set cs.url and the admin credential)"
+            )
+        state = order_state(order.order_id)
+        if state is None:
+            continue  # gone from ComputeStacks (its user or project deleted)
+        status, project_id = state
+        if status in ENDED:
+            ledger.onboardings.order_ended(order.order_id, status, project_id)
+        elif status == COMPLETED:
+            return (
+                f"order {order.order_id} completed in ComputeStacks (project #{project_id}): "
+                "replaying from place_order would order a second project; replay without "
+                "--from-step (or --from-step await_project) to take this one"
+            )
+        else:
+            return (
+                f"order {order.order_id} is still {status} in ComputeStacks and may complete; "
+                "replaying from place_order now would order a second project. Wait until it "
+                "ends (a replay without --from-step takes its project once it completes), or "
+                "cancel it in ComputeStacks, then replay"
+            )
+    return None
 
 
 def leftovers_to_delete(
