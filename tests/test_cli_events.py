@@ -56,6 +56,22 @@ def test_show_gives_every_field_and_the_body_on_request(tmp_path: Path) -> None:
     assert json.loads(as_json.stdout)["body"] == '{"id": "evt_1"}'
 
 
+def test_show_names_another_body_that_came_under_the_same_id(tmp_path: Path) -> None:
+    env = seeded(tmp_path)
+    ledger = Ledger.open(f"sqlite:///{tmp_path}/data/ledger.db")
+    assert not ledger.events.add(incoming("evt_one", body=b'{"id": "evt_one", "forged": 1}'))
+    ledger.close()
+
+    shown = CliRunner().invoke(main, ["events", "show", "evt_one"], env=env)
+    as_json = CliRunner().invoke(main, ["events", "show", "evt_one", "--json", "--body"], env=env)
+
+    assert shown.exit_code == 0
+    assert "conflict:" in shown.stdout and "kept, never processed" in shown.stdout
+    [conflict] = json.loads(as_json.stdout)["conflicts"]
+    assert conflict["body"] == '{"id": "evt_one", "forged": 1}'
+    assert json.loads(as_json.stdout)["body"] == '{"id": "evt_1"}'  # the stored one stands
+
+
 def test_show_of_an_unknown_event_fails_with_status_1(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["events", "show", "evt_nope"], env=seeded(tmp_path))
     assert result.exit_code == 1

@@ -123,8 +123,10 @@ def test_a_writer_waits_for_another_process_s_write_lock_then_stores(tmp_path: P
     ledger.upgrade()
     other = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
-    stored: list[set[str]] = []
-    writer = threading.Thread(target=lambda: stored.append(ledger.events.add_many([incoming()])))
+    stored: list[frozenset[str]] = []
+    writer = threading.Thread(
+        target=lambda: stored.append(ledger.events.add_many([incoming()]).new)
+    )
     writer.start()
     writer.join(0.3)
     assert writer.is_alive() and not stored, "the writer waits for the lock rather than failing"
@@ -145,11 +147,11 @@ def test_receivers_storing_overlapping_groups_in_any_order_do_not_deadlock(
     # (PostgreSQL would deadlock on row locks taken in different orders).
     first, second = stack.ledger(), stack.ledger()
     group = [incoming(f"evt_{n:05d}") for n in range(2000)]
-    stored: dict[str, set[str] | Exception] = {}
+    stored: dict[str, frozenset[str] | Exception] = {}
 
     def store(name: str, ledger: Ledger, events: list[IncomingEvent]) -> None:
         try:
-            stored[name] = ledger.events.add_many(events)
+            stored[name] = ledger.events.add_many(events).new
         except Exception as exc:  # noqa: BLE001 -- reported by the assertion
             stored[name] = exc
 
@@ -162,7 +164,7 @@ def test_receivers_storing_overlapping_groups_in_any_order_do_not_deadlock(
     for thread in threads:
         thread.join(60)
 
-    new = [ids for ids in stored.values() if isinstance(ids, set)]
+    new = [ids for ids in stored.values() if isinstance(ids, frozenset)]
     assert len(new) == 2, stored
     assert new[0] | new[1] == {event.id for event in group}
     assert not new[0] & new[1]

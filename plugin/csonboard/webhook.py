@@ -32,6 +32,8 @@ from csonboard.ledger.events import EventSource
 THIN = "v2.core.event"
 """The ``object`` of a thin event notification."""
 _MAX_ID = 255
+_MAX_API_VERSION = 64
+_MAX_HEADER = 4096  # a few signatures (one per secret being rotated) and a timestamp
 _YEAR_10000 = 253_402_300_800  # Unix time; datetime ends before it
 
 
@@ -47,13 +49,19 @@ def verify_signature(
 
     Returns the body decoded as UTF-8 (what Stripe signed). Raises
     WebhookRejected when the body is empty or not UTF-8, the header is missing
-    or malformed, no secret matches, or the signed timestamp is more than
-    ``tolerance`` seconds away from ``now`` in either direction.
+    or malformed (Stripe's is short printable ASCII; the library cannot
+    compare anything else), no secret matches, or the signed timestamp is
+    more than ``tolerance`` seconds away from ``now`` in either direction.
     """
     if not body:
         raise WebhookRejected("empty body: expected a Stripe event as JSON")
     if not header:
         raise WebhookRejected("missing Stripe-Signature header")
+    if len(header) > _MAX_HEADER or not (header.isascii() and header.isprintable()):
+        raise WebhookRejected(
+            f"malformed Stripe-Signature header: expected up to {_MAX_HEADER} printable "
+            "ASCII characters"
+        )
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -143,12 +151,11 @@ def parse_event(
             signature=signature,
             source=source,
         )
-    api_version = data.get("api_version")
     obj = _data_object(data)
     return IncomingEvent(
         id=event_id,
         type=event_type,
-        api_version=api_version if isinstance(api_version, str) else None,
+        api_version=_api_version(data),
         livemode=event_livemode,
         created=datetime.fromtimestamp(_int_field(data, "created"), UTC),
         object_id=_short_str(obj.get("id")),
@@ -164,6 +171,20 @@ def _str_field(data: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not _is_stripe_id(value):
         raise WebhookRejected(
             f"event field {name!r} must be 1 to {_MAX_ID} printable ASCII characters"
+        )
+    return value
+
+
+def _api_version(data: dict[str, Any]) -> str | None:
+    """A snapshot event's ``api_version`` (a date and a release name), or None
+    when absent (events of accounts older than versioned events)."""
+    value = data.get("api_version")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _is_stripe_id(value) or len(value) > _MAX_API_VERSION:
+        raise WebhookRejected(
+            f"event field 'api_version' must be 1 to {_MAX_API_VERSION} printable ASCII "
+            "characters, or null"
         )
     return value
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from csonboard.errors import CsonboardError, LedgerUnavailable, QueueUnavailable
 from csonboard.ledger import IncomingEvent, Ledger
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 MAX_GROUP = 500
 
 T = TypeVar("T")
+Stored = Literal["accepted", "duplicate", "conflict"]
+"""New; known with this body; known with another body (kept aside)."""
 
 
 class Intake:
@@ -39,21 +41,22 @@ class Intake:
     def __init__(self, ledger: Ledger, doorbell: Doorbell) -> None:
         self._ledger = ledger
         self._doorbell = doorbell
-        self._pending: list[tuple[IncomingEvent, Future[bool]]] = []
+        self._pending: list[tuple[IncomingEvent, Future[Stored]]] = []
         self._ready = threading.Condition()
         self._to_ring: list[str] = []
         self._ring_ready = threading.Condition()
         self._started = False
         self._starting = threading.Lock()
 
-    def store(self, incoming: IncomingEvent, timeout: float = 20.0) -> bool:
-        """Store ``incoming`` durably; True if it is new, False for a duplicate.
+    def store(self, incoming: IncomingEvent, timeout: float = 20.0) -> Stored:
+        """Store ``incoming`` durably; whether it was new, a duplicate, or a
+        different body under a known id (a conflict, kept beside the event).
 
         Raises LedgerUnavailable if the ledger could not store it (or did not
         answer within ``timeout``): the caller answers 503 and Stripe retries.
         """
         self._start()
-        done: Future[bool] = Future()
+        done: Future[Stored] = Future()
         with self._ready:
             self._pending.append((incoming, done))
             self._ready.notify()
@@ -77,25 +80,42 @@ class Intake:
     def _write(self) -> None:
         while True:
             group = _take(self._ready, self._pending)
-            try:
-                new = self._ledger.events.add_many([event for event, _ in group])
-            except CsonboardError as exc:
-                for _, done in group:
-                    done.set_exception(exc)
-                continue
-            except Exception as exc:  # a bug: the requests must still get an answer
-                log.exception("could not store %d event(s)", len(group))
-                for _, done in group:
-                    done.set_exception(LedgerUnavailable(f"unexpected {exc.__class__.__name__}"))
-                continue
-            answered = set()
-            for event, done in group:
-                done.set_result(event.id in new and event.id not in answered)
-                answered.add(event.id)
-            if new:
-                with self._ring_ready:
-                    self._to_ring.extend(sorted(new))
-                    self._ring_ready.notify()
+            if not self._commit(group):
+                # One bad row must not fail the others: each alone, so only
+                # the row that cannot be stored fails.
+                for one in group:
+                    self._commit([one])
+
+    def _commit(self, group: list[tuple[IncomingEvent, Future[Stored]]]) -> bool:
+        """Store ``group`` in one transaction and answer its requests. When
+        the ledger is down, every request gets that error. Any other failure
+        is one row's (the input is validated before it comes here, so a bug):
+        False, nothing answered, for a group; a single event's request gets
+        LedgerUnavailable, and the error is logged."""
+        try:
+            added = self._ledger.events.add_many([event for event, _ in group])
+        except CsonboardError as exc:
+            for _, done in group:
+                done.set_exception(exc)
+            return True
+        except Exception as exc:
+            if len(group) > 1:
+                return False
+            log.exception("could not store event %s", group[0][0].id)
+            group[0][1].set_exception(LedgerUnavailable(f"unexpected {exc.__class__.__name__}"))
+            return True
+        answered = set()
+        for event, done in group:
+            if event.id in added.new and event.id not in answered:
+                done.set_result("accepted")
+            else:
+                done.set_result("conflict" if event.id in added.conflicts else "duplicate")
+            answered.add(event.id)
+        if added.new:
+            with self._ring_ready:
+                self._to_ring.extend(sorted(added.new))
+                self._ring_ready.notify()
+        return True
 
     def _ring(self) -> None:
         while True:

@@ -1,6 +1,7 @@
 """``POST /webhooks/stripe``: verify, store exactly once, ring the queue, answer.
 
-Answers (a stable contract): 200 ``{"status": "accepted"|"duplicate", "event": id}``;
+Answers (a stable contract): 200 ``{"status": "accepted"|"duplicate"|"conflict", "event":
+id}`` (a conflict: the id is known with another body, kept aside for a person);
 400 ``{"error": ...}`` for a bad signature, a stale or future timestamp, the
 wrong mode or an unparsable body; 413 over the size limit; 415 for a body that
 is not declared JSON; 503 only when the ledger itself is down (so that Stripe
@@ -46,11 +47,19 @@ def receive() -> tuple[dict[str, str], int]:
         return {"error": str(exc)}, exc.status
 
     # Stored durably (in a group commit) before answering; the queue is rung after.
-    accepted = state.intake.store(incoming)
-    status = "accepted" if accepted else "duplicate"
+    status = state.intake.store(incoming)
     count_webhook(incoming.type, status)
-    log.info(
-        "event received",
-        extra={"event_id": incoming.id, "event_type": incoming.type, "status": status},
-    )
+    if status == "conflict":
+        log.warning(
+            "event %s arrived again with a different body: kept aside, the stored one stands "
+            "(csonboard events show %s)",
+            incoming.id,
+            incoming.id,
+            extra={"event_id": incoming.id, "event_type": incoming.type, "status": status},
+        )
+    else:
+        log.info(
+            "event received",
+            extra={"event_id": incoming.id, "event_type": incoming.type, "status": status},
+        )
     return {"status": status, "event": incoming.id}, 200

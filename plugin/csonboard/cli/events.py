@@ -77,17 +77,23 @@ def list_events(
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 @pass_context
 def show_event(ctx: Context, event_id: str, body: bool, as_json: bool) -> None:
-    """One event: where it came from, its status, attempts and errors."""
+    """One event: where it came from, its status, attempts and errors, and
+    any other body that arrived under its id (a conflict: kept aside, never
+    processed; with --body, shown too)."""
     ledger = Ledger.open(ctx.settings.ledger_url)
     try:
         record = ledger.events.get(event_id)
         raw = ledger.events.body(event_id) if body else None
+        conflicts = ledger.events.conflicts(event_id)
     finally:
         ledger.close()
     if record is None:
         raise CsonboardError(f"no event {event_id} in the ledger")
     if as_json:
-        echo_json({**vars(record), **({"body": raw} if raw is not None else {})})
+        others = [{k: v for k, v in vars(c).items() if body or k != "body"} for c in conflicts]
+        echo_json(
+            {**vars(record), **({"body": raw} if raw is not None else {}), "conflicts": others}
+        )
         return
     for name, value in vars(record).items():
         shown = short_time(value) if isinstance(value, datetime) else value
@@ -95,3 +101,10 @@ def show_event(ctx: Context, event_id: str, body: bool, as_json: bool) -> None:
     if raw is not None:
         click.echo("body:")
         click.echo(raw.decode("utf-8", "replace"))
+    for conflict in conflicts:
+        click.echo(
+            f"conflict:         another body (sha256 {conflict.digest[:16]}...) from "
+            f"{conflict.source} at {short_time(conflict.received_at)}: kept, never processed"
+        )
+        if body:
+            click.echo(conflict.body.decode("utf-8", "replace"))

@@ -8,6 +8,7 @@ event ``processing`` with a lease that expires; the sweep then hands it out agai
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from csonboard.ledger import leases
-from csonboard.ledger.schema import events
+from csonboard.ledger.schema import event_conflicts, events
 from csonboard.ledger.statements import insert_ignoring_conflicts
 
 if TYPE_CHECKING:
@@ -49,6 +50,26 @@ class IncomingEvent:
     body: bytes
     signature: str | None
     source: EventSource
+
+
+@dataclass(frozen=True)
+class Added:
+    """What :meth:`EventStore.add_many` did: the ids stored, and the ids that
+    were known with a different body (a conflict, kept aside)."""
+
+    new: frozenset[str]
+    conflicts: frozenset[str]
+
+
+@dataclass(frozen=True)
+class EventConflict:
+    """A body that arrived under a stored event's id and differs from it."""
+
+    digest: str
+    body: bytes
+    signature: str | None
+    source: str
+    received_at: datetime
 
 
 @dataclass(frozen=True)
@@ -89,11 +110,15 @@ class EventStore:
         self._ledger = ledger
 
     def add(self, incoming: IncomingEvent) -> bool:
-        """Store a new event. Returns False (and changes nothing) if its id is known."""
-        return incoming.id in self.add_many([incoming])
+        """Store a new event. Returns False if its id is known (and keeps a
+        different body as a conflict, see :meth:`add_many`)."""
+        return incoming.id in self.add_many([incoming]).new
 
-    def add_many(self, incoming: Sequence[IncomingEvent]) -> set[str]:
-        """Store new events in one transaction; returns the ids that were new.
+    def add_many(self, incoming: Sequence[IncomingEvent]) -> Added:
+        """Store new events in one transaction; returns the ids that were new,
+        and those that were known with a different body (kept in
+        ``event_conflicts``, once per distinct body; the stored event is never
+        replaced).
 
         The primary key decides, so two receivers racing with the same event id
         store it once: the loser's insert is ignored, not an error. Of the same
@@ -113,7 +138,7 @@ class EventStore:
                 },
             )
         if not rows:
-            return set()
+            return Added(frozenset(), frozenset())
         with self._ledger.write() as connection:
             # Rows as parameters (not .values()) keep the statement cached; in id
             # order, so that two receivers storing overlapping groups take their
@@ -122,7 +147,61 @@ class EventStore:
                 insert_ignoring_conflicts(connection, events).returning(events.c.id),
                 [rows[event_id] for event_id in sorted(rows)],
             )
-            return set(inserted.scalars())
+            new = frozenset(inserted.scalars())
+            known = [event_id for event_id in rows if event_id not in new]
+            if not known:
+                return Added(new, frozenset())
+            found = connection.execute(
+                select(events.c.id, events.c.body).where(events.c.id.in_(known))
+            )
+            stored = {row.id: bytes(row.body) for row in found}
+            differing = [
+                rows[event_id]
+                for event_id in sorted(known)
+                if stored.get(event_id) != rows[event_id]["body"]
+            ]
+            if differing:
+                connection.execute(
+                    insert_ignoring_conflicts(connection, event_conflicts),
+                    [
+                        {
+                            "event_id": row["id"],
+                            "digest": hashlib.sha256(row["body"]).hexdigest(),  # type: ignore[arg-type]
+                            "body": row["body"],
+                            "signature": row["signature"],
+                            "source": row["source"],
+                            "received_at": now,
+                        }
+                        for row in differing
+                    ],
+                )
+            return Added(new, frozenset(str(row["id"]) for row in differing))
+
+    def conflicts(self, event_id: str) -> list[EventConflict]:
+        """The other bodies that arrived under ``event_id``, oldest first."""
+        with self._ledger.read() as connection:
+            rows = connection.execute(
+                select(event_conflicts)
+                .where(event_conflicts.c.event_id == event_id)
+                .order_by(event_conflicts.c.received_at, event_conflicts.c.digest)
+            ).mappings()
+            return [
+                EventConflict(
+                    digest=row["digest"],
+                    body=bytes(row["body"]),
+                    signature=row["signature"],
+                    source=row["source"],
+                    received_at=row["received_at"],
+                )
+                for row in rows
+            ]
+
+    def conflict_count(self) -> int:
+        """How many conflicting bodies are kept, for the metric."""
+        with self._ledger.read() as connection:
+            return int(
+                connection.execute(select(func.count()).select_from(event_conflicts)).scalar_one()
+            )
 
     def get(self, event_id: str) -> EventRecord | None:
         with self._ledger.read() as connection:

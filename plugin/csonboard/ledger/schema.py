@@ -415,3 +415,17 @@ buyer_access = Table(
     Column("last_at", UTCDateTime, nullable=False),
     Column("count", Integer, nullable=False),
 )
+
+# Bodies that arrived under the id of a stored event but differ from it: kept
+# beside the event (never replacing it) for a person to look at. One row per
+# distinct body (its SHA-256), however often it is sent again.
+event_conflicts = Table(
+    "event_conflicts",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("signature", Text),
+    Column("source", String(16), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)
