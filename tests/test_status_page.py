@@ -410,6 +410,7 @@ def test_the_page_hides_the_session_id_and_keeps_the_link_out_of_referers(
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert page.headers["Cache-Control"] == "no-store"
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Frame-Options"] == "DENY"  # browsers without frame-ancestors
     assert f"form-action 'self' {shop.cs_url}" in page.headers["Content-Security-Policy"]
     cookie = page.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/status/" in cookie
@@ -437,6 +438,23 @@ def test_a_form_cookie_with_odd_characters_never_gets_a_5xx(shop: SandboxStack) 
     assert answer.status_code < 500, answer.text
 
 
+def test_a_form_cookie_csonboard_did_not_set_is_never_adopted(shop: SandboxStack) -> None:
+    session_id = buy(shop)
+    shop.wait_for(session_id)
+    client = app_on(shop, Clock())
+    path = status_path(client, session_id)
+    # Someone who can set cookies for this site (a sibling subdomain) plants a
+    # nonce they know, to pair it with a form token they obtain.
+    client.set_cookie("csonboard_form", "planted-nonce", path="/status/")
+
+    page = client.get(path)
+
+    given = page.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
+    assert given != "planted-nonce"
+    again = client.get(path)  # the browser now holds csonboard's own: kept
+    assert again.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1] == given
+
+
 def test_a_sign_in_needs_the_pages_form_token_and_cookie(shop: SandboxStack) -> None:
     session_id = buy(shop)
     shop.wait_for(session_id)
@@ -461,6 +479,9 @@ def test_a_sign_in_needs_the_pages_form_token_and_cookie(shop: SandboxStack) -> 
     assert press(requests.Session(), {"form_token": token}).status_code == 403
     cross = press(browser_like, {"form_token": token}, **{"Sec-Fetch-Site": "cross-site"})
     assert cross.status_code == 403
+    # An older browser sends no Sec-Fetch-Site, but always an Origin on a POST.
+    elsewhere = press(browser_like, {"form_token": token}, Origin="https://evil.example")
+    assert elsewhere.status_code == 403
 
     signed_in = press(browser_like, {"form_token": token}, **{"Sec-Fetch-Site": "same-origin"})
     assert signed_in.status_code == 303
@@ -469,7 +490,7 @@ def test_a_sign_in_needs_the_pages_form_token_and_cookie(shop: SandboxStack) -> 
     assert parse_qs(target.query)["username"] == ["ada@example.com"]
     assert signed_in.headers["Cache-Control"] == "no-store"
     after = _logins(base)
-    assert after["refused"] - before["refused"] == 4
+    assert after["refused"] - before["refused"] == 5
     assert after["issued"] - before["issued"] == 1
 
 

@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, Signer, TimestampSigner, URLSafeTimedSerializer
 
 FORM_MAX_AGE = 12 * 3600
 """How long a rendered page's "Open your control panel" button stays valid (s)."""
 
 _STATUS_SALT = "csonboard.status-page.link"
 _FORM_SALT = "csonboard.status-page.form"
+_NONCE_SALT = "csonboard.status-page.nonce"
 
 
 class _ClockSigner(TimestampSigner):
@@ -71,6 +73,7 @@ class Links:
         self._form = URLSafeTimedSerializer(
             ordered, salt=_FORM_SALT, signer=_ClockSigner, signer_kwargs=kwargs
         )
+        self._nonce = Signer(ordered, salt=_NONCE_SALT)
         self._max_age = int(token_days * 86400)
 
     def status_token(self, session_id: str) -> str:
@@ -88,13 +91,21 @@ class Links:
             return LinkCheck("invalid")
         return LinkCheck("ok", session_id)
 
+    def nonce(self, cookie: str | None) -> str:
+        """The form nonce for a browser: its cookie when csonboard set it
+        (signed), else a fresh one -- a cookie planted by someone else (a
+        sibling subdomain can set one) is never adopted."""
+        if cookie and self._nonce.validate(cookie):
+            return cookie
+        return self._nonce.sign(secrets.token_urlsafe(24)).decode()
+
     def form_token(self, session_id: str, nonce: str) -> str:
         return self._form.dumps({"s": _digest(session_id), "n": nonce})
 
     def check_form_token(self, token: str, session_id: str, nonce: str | None) -> bool:
         """True when ``token`` was made for this session and this nonce (the
         cookie's) within :data:`FORM_MAX_AGE`."""
-        if not token or not nonce:
+        if not token or not nonce or not self._nonce.validate(nonce):
             return False
         try:
             data = self._form.loads(token, max_age=FORM_MAX_AGE)

@@ -15,7 +15,7 @@ mints nothing. The sign-in token is never logged.
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import Response, redirect, request, url_for
 
@@ -34,6 +34,18 @@ from csonboard_webhooks.status.progress import sign_in_open
 log = logging.getLogger(__name__)
 
 
+def _from_this_site() -> bool:
+    """Whether the browser says the form was posted from this site: its
+    ``Sec-Fetch-Site`` (newer browsers) and its ``Origin`` (browsers send one
+    on a POST), when given, must both name this host. ``Origin: null`` is
+    what a browser sends for this page's own form, whose referrer policy is
+    ``no-referrer``; the form token and the SameSite cookie still stand."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    return origin in (None, "null") or urlsplit(origin).netloc == request.host
+
+
 def open_control_panel(token: str) -> Response:
     pages = pages_or_none()
     if pages is None:
@@ -45,7 +57,7 @@ def open_control_panel(token: str) -> Response:
     back = url_for("status.page", token=token)
     # A browser says where a request came from; another site must not be able
     # to sign this browser into an account (login CSRF), whatever it posts.
-    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+    if not _from_this_site():
         log.warning("status page: sign-in refused: the request came from another site")
         return _refusal(403, "Please try again from your status page", "The request was refused.")
     form_token = request.form.get("form_token", "")

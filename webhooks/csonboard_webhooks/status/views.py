@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -166,7 +165,7 @@ def page(token: str) -> Response:
     onboarding, progress = found
     if progress.state in DELIVERED and _opened_by_a_browser():
         record_access(pages, onboarding.session_id, "visit")
-    nonce = request.cookies.get(COOKIE) or secrets.token_urlsafe(24)
+    nonce = pages.links.nonce(request.cookies.get(COOKIE))
     response = make_response(
         render_template(
             "status/page.html",
@@ -245,6 +244,7 @@ def _protect(response: Response) -> Response:
         f"connect-src 'self'; form-action {form_targets}; base-uri 'none'; "
         "frame-ancestors 'none'"
     )
+    response.headers["X-Frame-Options"] = "DENY"  # for browsers without frame-ancestors
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.endpoint not in ("status.static", "status.theme"):
