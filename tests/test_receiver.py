@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from werkzeug.test import run_wsgi_app
 
 from conftest import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET, Stack, make_settings
 from csonboard.errors import CsonboardError, LedgerUnavailable
@@ -486,3 +488,41 @@ def test_a_different_body_under_a_known_id_is_kept_as_a_conflict_and_said_loudly
     assert any("evt_same arrived again with a different body" in r.getMessage() for r in warnings)
     scraped = endpoint.client.get("/metrics").get_data(as_text=True)
     assert 'outcome="conflict"' in scraped
+
+
+def _post_chunked(app: Flask, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """POST as a server hands on a chunked request: no length, a stream that ends."""
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/webhooks/stripe",
+        "SERVER_NAME": "receiver.test",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.input_terminated": True,
+        "wsgi.errors": io.StringIO(),
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "CONTENT_TYPE": headers["Content-Type"],
+        "HTTP_STRIPE_SIGNATURE": headers["Stripe-Signature"],
+    }
+    answer, status, _ = run_wsgi_app(app, environ, buffered=True)
+    return int(status.split()[0]), json.loads(b"".join(answer) or b"{}")
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_never_cut_short(endpoint: Endpoint) -> None:
+    # Signed over its first MiB only, so that a cut body would verify.
+    head = event_body(event_id="evt_chunked", created=STAMP, padding="x" * (1024 * 1024))
+    signed_part = head.encode()[: 1024 * 1024]
+    body = signed_part + b"x" * 10
+    headers = signed_headers(signed_part.decode(), WEBHOOK_SECRET, STAMP)
+
+    status, answer = _post_chunked(endpoint.app, body, headers)
+
+    assert status == 413, answer
+    assert "limit is 1048576 bytes" in answer["error"]
+    small = event_body(event_id="evt_small", created=STAMP)
+    assert _post_chunked(endpoint.app, small.encode(), _signed(small)) == (
+        200,
+        {"status": "accepted", "event": "evt_small"},
+    )
+    assert endpoint.stored() == 1
