@@ -85,6 +85,19 @@ def test_test_or_live_mode_follows_the_key_unless_set(
         ("", {"CSONBOARD_DATABSE_URL": "x"}, "CSONBOARD_DATABSE_URL: unknown environment variable"),
         ("", {"CSONBOARD_DATABASE_URL": "mysql://x"}, "database_url (CSONBOARD_DATABASE_URL)"),
         ("", {"CSONBOARD_QUEUE_URL": "amqp://x"}, "queue_url"),
+        (
+            "",
+            {"CSONBOARD_DATABASE_URL": "postgresql://u@127.0.0.1:abc/db"},
+            "database_url (CSONBOARD_DATABASE_URL): has a port that is not a number",
+        ),
+        ("", {"CSONBOARD_QUEUE_URL": "redis://127.0.0.1:99999/0"}, "queue_url (CSONBOARD_QUEUE"),
+        ("", {"CSONBOARD_CS_URL": "cs.example.com"}, "cs.url (CSONBOARD_CS_URL): must be an http"),
+        ("", {"CSONBOARD_STRIPE_API_BASE": "localhost:12111"}, "stripe.api_base"),
+        (
+            "",
+            {"CSONBOARD_STRIPE_WEBHOOK_SECRETS": "whsec_ok,sk_test_oops"},
+            "each secret must start with whsec_",
+        ),
         ("", {"CSONBOARD_WORKER_LEASE_SECONDS": "inf"}, "worker.lease_seconds"),
         ("", {"CSONBOARD_LIFECYCLE_GRACE_DAYS": "nan"}, "lifecycle.grace_days"),
         ("queue_name = 'my queue'\n", {}, "queue_name (CSONBOARD_QUEUE_NAME): must be 1 to 64"),
@@ -128,6 +141,30 @@ def test_the_cli_stops_with_status_2_and_one_line_for_bad_settings(tmp_path: Pat
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("csonboard: configuration error: receiver.workers")
+
+
+def test_a_data_dir_that_is_a_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    for data_dir in (tmp_path / "file", tmp_path / "file" / "under"):
+        with pytest.raises(ConfigError, match="is a file, not a directory"):
+            load_settings(None, {"CSONBOARD_DATA_DIR": str(data_dir)})
+
+
+def test_a_mistyped_webhook_secret_is_never_shown(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, {"CSONBOARD_STRIPE_WEBHOOK_SECRETS": "sk_test_oops_secret"})
+    assert "sk_test_oops_secret" not in str(raised.value) and "<hidden>" in str(raised.value)
+
+
+def test_a_read_command_never_creates_a_ledger_and_names_where_it_looked(tmp_path: Path) -> None:
+    data_dir = tmp_path / "nowhere"
+    for command in (["events", "list"], ["onboardings", "list"], ["lifecycle", "list"]):
+        result = CliRunner().invoke(main, command, env={"CSONBOARD_DATA_DIR": str(data_dir)})
+
+        assert result.exit_code == 2, result.output
+        assert f"no ledger at {data_dir / 'ledger.db'}" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not data_dir.exists()
 
 
 def test_serve_refuses_to_start_without_webhook_secrets(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -57,8 +58,16 @@ class StripeSettings(_Section):
     @classmethod
     def _split_secrets(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, tuple) and not all(str(v).startswith("whsec_") for v in value):
+            # Never shown: a mistyped secret is still a secret.
+            raise ValueError("each secret must start with whsec_ (the endpoint's signing secret)")
         return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _check_api_base(cls, value: str) -> str:
+        return _http_url(value)
 
 
 class ReceiverSettings(_Section):
@@ -75,6 +84,25 @@ class ComputeStacksSettings(_Section):
     timeout_seconds: float = Field(default=10.0, gt=0)
     admin_username: SecretStr | None = _secret("an admin API credential's username")
     admin_password: SecretStr | None = _secret("an admin API credential's password")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _http_url(value)
+
+
+def _http_url(value: str) -> str:
+    """Empty, or an http(s) URL with a host and a valid port."""
+    if not value:
+        return value
+    parts = urlsplit(value)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ValueError("must be an http:// or https:// URL with a host (and a valid port)")
+    return value
 
 
 class WorkerSettings(_Section):
@@ -203,11 +231,21 @@ class Settings(_Section):
     money: MoneySettings = MoneySettings()
     status: StatusSettings = StatusSettings()
 
+    @field_validator("data_dir")
+    @classmethod
+    def _check_data_dir(cls, value: Path) -> Path:
+        for place in (value, *value.parents):
+            if place.exists() and not place.is_dir():
+                raise ValueError(f"{place} is a file, not a directory")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
         if value and not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        if value.startswith("postgresql"):
+            _check_port(value)
         if value.startswith("postgresql://"):
             # psycopg 3 is the driver we ship with the "scale" extra.
             value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
@@ -218,6 +256,8 @@ class Settings(_Section):
     def _check_queue_url(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://", "sqlite:///")):
             raise ValueError("must be empty (SQLite in data_dir), sqlite:///PATH or redis://...")
+        if value.startswith(("redis://", "rediss://")):
+            _check_port(value)
         return value
 
     @field_validator("queue_name")
@@ -233,10 +273,20 @@ class Settings(_Section):
 
     # -- derived values -------------------------------------------------------------
 
-    def open_ledger(self) -> Ledger:
-        """The ledger for a long-running process, with the configured pool."""
+    def open_ledger(self, *, must_exist: bool = False) -> Ledger:
+        """The ledger, with the configured pool. With ``must_exist`` (commands
+        that read or operate on it), a SQLite ledger that is not there is a
+        ConfigError naming the path, rather than a new empty one."""
         from csonboard.ledger import Ledger
 
+        if must_exist and not self.database_url:
+            path = self.data_dir / "ledger.db"
+            if not path.is_file():
+                raise ConfigError(
+                    "data_dir (CSONBOARD_DATA_DIR)",
+                    f"no ledger at {path.absolute()}: `csonboard db upgrade` creates one, "
+                    "or point CSONBOARD_DATA_DIR (or CSONBOARD_DATABASE_URL) at yours",
+                )
         return Ledger.open(
             self.ledger_url,
             pool_size=self.database_pool_size,
@@ -303,6 +353,16 @@ _SECTIONS: dict[str, type[_Section]] = {
     "money": MoneySettings,
     "status": StatusSettings,
 }
+
+
+def _check_port(url: str) -> None:
+    """A server URL's port, if given, must be a number from 1 to 65535."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError("has a port that is not a number from 1 to 65535")
 
 
 def env_name(key: str) -> str:

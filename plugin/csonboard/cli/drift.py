@@ -49,7 +49,7 @@ def command(ctx: Context, customer: str | None, fix_them: bool, as_json: bool) -
         raise click.BadParameter("must be a Stripe customer id (cus_...)", param_hint="--customer")
     settings = ctx.settings
     services = build_services(settings)
-    ledger = settings.open_ledger()
+    ledger = settings.open_ledger(must_exist=True)
     doorbell = open_doorbell(settings)
     try:
         drift = drift_checks(settings, services, ledger, doorbell, worker_name())

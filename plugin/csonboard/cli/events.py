@@ -9,7 +9,7 @@ import click
 from csonboard.cli.context import Context, pass_context
 from csonboard.cli.output import WHEN, echo_json, echo_table, short_time
 from csonboard.errors import CsonboardError
-from csonboard.ledger import EVENT_STATUSES, Ledger
+from csonboard.ledger import EVENT_STATUSES
 
 
 @click.group("events")
@@ -39,7 +39,7 @@ def list_events(
     as_json: bool,
 ) -> None:
     """Events, newest first."""
-    ledger = Ledger.open(ctx.settings.ledger_url)
+    ledger = ctx.settings.open_ledger(must_exist=True)
     try:
         found = ledger.events.find(
             statuses=statuses,
@@ -80,7 +80,7 @@ def show_event(ctx: Context, event_id: str, body: bool, as_json: bool) -> None:
     """One event: where it came from, its status, attempts and errors, and
     any other body that arrived under its id (a conflict: kept aside, never
     processed; with --body, shown too)."""
-    ledger = Ledger.open(ctx.settings.ledger_url)
+    ledger = ctx.settings.open_ledger(must_exist=True)
     try:
         record = ledger.events.get(event_id)
         raw = ledger.events.body(event_id) if body else None

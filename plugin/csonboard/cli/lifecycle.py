@@ -7,7 +7,6 @@ import click
 
 from csonboard.cli.context import Context, pass_context
 from csonboard.cli.output import echo_json, echo_table, short_time
-from csonboard.ledger import Ledger
 
 ACTION_STATUSES = ("scheduled", "done", "cancelled", "declined", "needs_operator", "failed")
 
@@ -33,7 +32,7 @@ def list_actions(
     as_json: bool,
 ) -> None:
     """Scheduled actions first (soonest first), then what was done, newest first."""
-    ledger = Ledger.open(ctx.settings.ledger_url)
+    ledger = ctx.settings.open_ledger(must_exist=True)
     try:
         found = ledger.lifecycle.actions(
             customer_id=customer, subscription_id=subscription, statuses=statuses, limit=limit

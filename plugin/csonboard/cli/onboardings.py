@@ -44,7 +44,7 @@ def list_onboardings(
     as_json: bool,
 ) -> None:
     """Onboardings, newest first."""
-    ledger = Ledger.open(ctx.settings.ledger_url)
+    ledger = ctx.settings.open_ledger(must_exist=True)
     try:
         found = ledger.onboardings.find(
             statuses=statuses,
@@ -87,7 +87,7 @@ def show_onboarding(ctx: Context, session_id: str, as_json: bool) -> None:
     money: the purchase's service state, its refunds and disputes, the services
     csonboard holds stopped, and every lifecycle action done, declined and scheduled for its
     subscription and for the customer's user since the purchase."""
-    ledger = Ledger.open(ctx.settings.ledger_url)
+    ledger = ctx.settings.open_ledger(must_exist=True)
     try:
         onboarding = ledger.onboardings.get(session_id)
         steps = ledger.onboardings.steps(session_id)

@@ -14,7 +14,6 @@ import click
 from csonboard.cli.context import Context, pass_context
 from csonboard.cli.output import WHEN, echo_json, echo_table, short_time
 from csonboard.errors import CsonboardError
-from csonboard.ledger import Ledger
 from csonboard.operations.reconcile import FixResult, Reconciliation, fix, reconcile
 from csonboard.queue import open_doorbell
 from csonboard.stripe_api import StripeGateway
@@ -45,7 +44,7 @@ def command(ctx: Context, since: datetime, fix_them: bool, as_json: bool) -> Non
         raise click.BadParameter("is in the future", param_hint="--since")
     settings = ctx.settings
     stripe = StripeGateway.from_settings(settings)
-    ledger = Ledger.open(settings.ledger_url)
+    ledger = settings.open_ledger(must_exist=True)
     try:
         found = reconcile(ledger, stripe, since)
         fixed = None

@@ -40,7 +40,7 @@ def command(ctx: Context, session_id: str, dry_run: bool, reason: str, as_json: 
         raise click.BadParameter("must be a Checkout Session id (cs_...)", param_hint="SESSION_ID")
     settings = ctx.settings
     services = build_services(settings)
-    ledger = settings.open_ledger()
+    ledger = settings.open_ledger(must_exist=True)
     try:
         result = refund_purchase(
             ledger,

@@ -92,7 +92,7 @@ def command(
     if session_id is not None and not session_id.startswith("cs_"):
         raise click.BadParameter("a Checkout Session id starts with cs_", param_hint="--session")
     settings = ctx.settings
-    ledger = Ledger.open(settings.ledger_url)
+    ledger = settings.open_ledger(must_exist=True)
     doorbell: Doorbell | None = None
     try:
         doorbell = None if dry_run else open_doorbell(settings)
@@ -191,18 +191,22 @@ def _preview(
         return
     _show_preview(preview)
     if preview.onboarding is None and settings.stripe.api_key is not None:
-        click.echo(f"\nStripe: {_stripe_view(settings, session_id)}")
+        seen, view = _stripe_view(settings, session_id)
+        click.echo(f"\nStripe: {view}")
+        if not seen:
+            raise CsonboardError(f"{session_id} is neither in the ledger nor in Stripe")
     click.echo("dry run: nothing was changed")
 
 
-def _stripe_view(settings: Settings, session_id: str) -> str:
-    """What Stripe says about a session that has no onboarding yet (a read)."""
+def _stripe_view(settings: Settings, session_id: str) -> tuple[bool, str]:
+    """Whether Stripe has a session that has no onboarding yet, and what it
+    says of it (a read)."""
     try:
         session = StripeGateway.from_settings(settings).checkout_session(session_id)
     except StripeRefused as exc:
-        return f"{exc}: a replay would fail"
+        return False, f"{exc}: a replay would fail"
     units = sum(item.quantity for item in session.line_items)
-    return (
+    return True, (
         f"the session is {session.status}, payment {session.payment_status}, "
         f"{units} unit(s) bought, customer {session.customer or '- (guest)'}"
     )

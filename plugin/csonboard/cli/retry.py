@@ -17,7 +17,6 @@ import click
 from csonboard.cli.context import Context, pass_context
 from csonboard.cli.output import WHEN, echo_table, short_time
 from csonboard.errors import CsonboardError
-from csonboard.ledger import Ledger
 from csonboard.operations.retry import (
     ACCOUNT,
     ONBOARDING,
@@ -83,7 +82,7 @@ def command(
     if since and until and since >= until:
         raise click.BadParameter("--since must be before --until", param_hint="--since")
     settings = ctx.settings
-    ledger = Ledger.open(settings.ledger_url)
+    ledger = settings.open_ledger(must_exist=True)
     try:
         items = find_retryable(
             ledger, selectors, types=types, since=since, until=until, limit=limit

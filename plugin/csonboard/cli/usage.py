@@ -49,7 +49,7 @@ def sync(ctx: Context, customer: str | None, dry_run: bool, as_json: bool) -> No
     """
     settings = ctx.settings
     services = build_services(settings)
-    ledger = settings.open_ledger()
+    ledger = settings.open_ledger(must_exist=True)
     try:
         found = usage_sync(settings, services, ledger, worker_name()).sync(
             customer_id=customer, dry_run=dry_run
@@ -102,7 +102,7 @@ def list_reports(
       csonboard usage list --status unbillable
       csonboard usage list --customer cus_... --since 30d
     """
-    ledger = ctx.settings.open_ledger()
+    ledger = ctx.settings.open_ledger(must_exist=True)
     try:
         found = ledger.usage.find(
             customer_id=customer, statuses=statuses, since=since, until=until, limit=limit
@@ -149,7 +149,7 @@ def resolve(ctx: Context, usage_id: int, outcome: str) -> None:
     when the usage is not there (it is sent again under its identifier, with a
     new day to retry in), `--as reported` when it is.
     """
-    ledger = ctx.settings.open_ledger()
+    ledger = ctx.settings.open_ledger(must_exist=True)
     try:
         report = ledger.usage.get(usage_id)
         if report is None:

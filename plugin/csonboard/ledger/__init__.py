@@ -116,7 +116,7 @@ class Ledger:
                 raise
             # The driver's message names the host or file, never the password.
             reason = (str(exc.orig) if exc.orig is not None else str(exc)).strip()
-            if "no such table" in reason or "does not exist" in reason:
+            if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
                 raise LedgerUnavailable(
                     "the ledger has no tables yet: run `csonboard db upgrade`"
                 ) from exc
