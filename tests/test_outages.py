@@ -5,6 +5,10 @@ back; nothing is lost and nothing is done twice."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +17,10 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
+from conftest import base_env
 from csonboard.cli import main
 from csonboard.errors import StripeUnavailable
+from csonboard.sandbox.catalog import example_plans
 from csonboard.sandbox.server import start_in_thread
 from csonboard.sandbox.stack import SandboxStack, sandbox_stack
 from csonboard.stripe_api import StripeGateway
@@ -202,3 +208,77 @@ def test_an_api_base_that_is_not_stripe_dead_letters_at_once_naming_the_setting(
             assert step.attempts == 1
     finally:
         server.stop()
+
+
+# -- infrastructure that is not there: one line, not a flood ------------------------------------
+
+WORKER_SETTINGS = {
+    "CSONBOARD_STRIPE_API_KEY": "sk_test_unused",
+    "CSONBOARD_CS_URL": "http://127.0.0.1:9",
+    "CSONBOARD_CS_ADMIN_USERNAME": "admin",
+    "CSONBOARD_CS_ADMIN_PASSWORD": "unused",
+    "CSONBOARD_PLANS": str(example_plans()),
+}
+
+
+def _csonboard(tmp_path: Path, *args: str, timeout: float, **env: str) -> tuple[int, str]:
+    """Run csonboard for at most ``timeout`` s; (exit status, or -1 when it was
+    still running; stderr)."""
+    settings = {**os.environ, **base_env(tmp_path), **WORKER_SETTINGS, **env}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "csonboard", *args],
+            env=settings,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as cut:
+        stderr = cut.stderr.decode() if isinstance(cut.stderr, bytes) else (cut.stderr or "")
+        return -1, stderr
+    return done.returncode, done.stderr
+
+
+def test_a_worker_whose_redis_is_down_says_so_in_a_line_not_a_traceback_a_poll(
+    tmp_path: Path,
+) -> None:
+    upgraded = CliRunner().invoke(main, ["db", "upgrade"], env=base_env(tmp_path))
+    assert upgraded.exit_code == 0, upgraded.output
+
+    code, stderr = _csonboard(
+        tmp_path, "worker", timeout=4, CSONBOARD_QUEUE_URL="redis://127.0.0.1:9/0"
+    )
+
+    assert code == -1  # it keeps running: Redis may come back, and the sweep works meanwhile
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) <= 5, lines  # was hundreds of traceback lines a second
+    assert any("Connection refused" in line and "not repeated" in line for line in lines)
+
+
+def test_a_burst_with_the_database_down_exits_1_at_once_in_one_line(tmp_path: Path) -> None:
+    code, stderr = _csonboard(
+        tmp_path,
+        "worker",
+        "--burst",
+        timeout=30,
+        CSONBOARD_DATABASE_URL="postgresql://nobody@127.0.0.1:9/none",
+    )
+
+    assert code == 1
+    [line] = stderr.strip().splitlines()
+    assert line.startswith("csonboard: cannot migrate the ledger: ") and "127.0.0.1" in line
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        code, stderr = _csonboard(tmp_path, "serve", "--port", str(port), timeout=60)
+
+    assert code == 2
+    [line] = stderr.strip().splitlines()
+    assert f"cannot listen on 127.0.0.1:{port}" in line

@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import time
+from collections.abc import Callable
 from typing import Literal
 
 from pythonjsonlogger.core import RESERVED_ATTRS
@@ -41,9 +44,43 @@ def _quoted(value: object) -> str:
     return json.dumps(text) if not text or any(c in text for c in ' ="\n') else text
 
 
+class QuietOutages(logging.Filter):
+    """Huey's consumer logs a whole traceback for every failed poll of its
+    queue: hundreds of lines a second while Redis is down. Its records with
+    a traceback become one line naming the error, each message at most once
+    per ``interval`` seconds (the worker's own sweep keeps work moving)."""
+
+    def __init__(self, interval: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._interval = interval
+        self._clock = clock
+        self._last: dict[tuple[str, object], float] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("huey") or not record.exc_info:
+            return True
+        key = (record.name, record.msg)
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self._interval:
+                return False
+            self._last[key] = now
+        error = record.exc_info[1]
+        reason = " ".join(str(error).split()) or type(error).__name__
+        record.msg = (
+            f"{record.getMessage()}: {type(error).__name__}: {reason} "
+            f"(not repeated for {self._interval:g} s)"
+        )
+        record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
 def configure_logging(log_format: Literal["text", "json"] = "text", level: str = "INFO") -> None:
     """Send csonboard's (and gunicorn's, huey's) logs to stderr in ``log_format``."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(QuietOutages())
     handler.setFormatter(
         JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", timestamp=False)
         if log_format == "json"

@@ -176,6 +176,12 @@ class Worker:
         stop = threading.Event()
         sweeper = threading.Thread(target=self._sweep_loop, args=(stop,), name="sweep", daemon=True)
         sweeper.start()
+        log.info(
+            "worker %s started: %d thread(s), sweeping every %g s",
+            self.name,
+            self.settings.threads,
+            self.settings.sweep_seconds,
+        )
         try:
             self.doorbell.consumer(self.settings.threads, self.settings.poll_seconds).run()
         finally:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,7 +32,7 @@ from gunicorn.errors import HaltServer
 from gunicorn.glogging import Logger as GunicornLogger
 
 from csonboard.cli.context import Context, pass_context
-from csonboard.errors import CsonboardError
+from csonboard.errors import ConfigError, CsonboardError
 from csonboard.ledger import Ledger
 from csonboard.metrics.collector import MULTIPROC_ENV, prepare_multiprocess_dir
 from csonboard.runtime import build_services, computestacks_admin, migrate_when_ready
@@ -74,6 +75,7 @@ def command(
             if v is not None
         }
     )
+    _check_free(receiver.host, receiver.port)
     if not no_migrate:
         ledger = Ledger.open(settings.ledger_url)
         try:
@@ -100,6 +102,28 @@ def command(
     )
     if code:
         raise CsonboardError(f"the receiver stopped with exit status {code}")
+
+
+def _check_free(host: str, port: int) -> None:
+    """ConfigError (one line, exit 2) when ``host:port`` cannot be listened
+    on, rather than gunicorn's retries and a dozen error lines."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConfigError("receiver.host", f"cannot listen on {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                "receiver.port",
+                f"cannot listen on {host}:{port}: {exc.strerror} "
+                "(another process has it; choose another with --port)",
+            ) from None
 
 
 def _share_metrics_dir(settings: Settings) -> bool:

@@ -45,7 +45,8 @@ def command(
                 f"cannot serve metrics on {settings.worker.metrics_host}:{port}: {exc.strerror}",
             ) from None
     if not no_migrate:
-        migrate_when_ready(worker.ledger)
+        # A daemon waits for a database that is restarting; a burst reports at once.
+        migrate_when_ready(worker.ledger, patience=0 if burst else 120)
     if burst:
         handled = worker.run_burst()
         click.echo(f"handled {handled} message(s); nothing more is due")

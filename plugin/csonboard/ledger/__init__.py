@@ -115,7 +115,8 @@ class Ledger:
             if not isinstance(exc, outage) and type(exc) is not DatabaseError:
                 raise
             # The driver's message names the host or file, never the password.
-            reason = (str(exc.orig) if exc.orig is not None else str(exc)).strip()
+            # One line: drivers add hints on lines of their own.
+            reason = " ".join((str(exc.orig) if exc.orig is not None else str(exc)).split())
             if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
                 raise LedgerUnavailable(
                     "the ledger has no tables yet: run `csonboard db upgrade`"

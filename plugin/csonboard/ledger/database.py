@@ -145,9 +145,9 @@ def upgrade(engine: Engine) -> list[str]:
                 command.upgrade(_alembic_config(connection), "head")
             return pending
     except SQLAlchemyError as exc:
-        raise LedgerUnavailable(
-            f"cannot migrate the ledger: {exc.__class__.__name__}: {exc}"
-        ) from exc
+        # One line, without SQLAlchemy's link: the driver's own words.
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise LedgerUnavailable(f"cannot migrate the ledger: {reason}") from exc
 
 
 def pending_migrations(engine: Engine) -> list[str]:
