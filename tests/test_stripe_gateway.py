@@ -496,6 +496,9 @@ def test_an_unreachable_stripe_is_stripe_unavailable() -> None:
 
     assert isinstance(failed.value.__cause__, stripe.APIConnectionError)
     assert API_KEY not in str(failed.value)
+    # One line naming what is unreachable, not the library's paragraph.
+    assert f"cannot reach http://127.0.0.1:{port} (Connection refused)" in str(failed.value)
+    assert "\n" not in str(failed.value) and "support@stripe.com" not in str(failed.value)
 
 
 def _answering(status: int, body: str, content_type: str) -> Flask:

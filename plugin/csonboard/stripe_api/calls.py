@@ -16,6 +16,7 @@ Messages name the call; Stripe masks keys in its own messages.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -34,7 +35,11 @@ def calling(what: str, api_base: str = STRIPE_API) -> Iterator[None]:
     """Map any stripe-python error raised inside the block (see the module)."""
     try:
         yield
-    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+    except stripe.APIConnectionError as exc:
+        raise StripeUnavailable(
+            f"Stripe {what}: cannot reach {api_base} ({_network_cause(exc)})"
+        ) from exc
+    except stripe.RateLimitError as exc:
         raise StripeUnavailable(f"Stripe {what}: {message(exc)}") from exc
     except stripe.StripeError as exc:
         status = exc.http_status or 0
@@ -82,9 +87,27 @@ def unless_missing(what: str, fetch: Callable[[], _T], api_base: str = STRIPE_AP
 
 
 def message(exc: stripe.StripeError) -> str:
-    """``HTTP 404: No such customer: 'cus_x'``: the status and Stripe's own words."""
+    """``HTTP 404: No such customer: 'cus_x'``: the status and Stripe's own
+    words, on one line."""
     status = f"HTTP {exc.http_status}: " if exc.http_status else ""
-    return f"{status}{exc.user_message or exc.__class__.__name__}"
+    return " ".join(f"{status}{exc.user_message or exc.__class__.__name__}".split())
+
+
+_CAUSES = (
+    re.compile(r"\[Errno -?\d+\] ([^\"')(]+)"),
+    re.compile(r"(Read timed out|timed out|Name or service not known|SSL[A-Za-z]*Error)"),
+)
+
+
+def _network_cause(exc: stripe.APIConnectionError) -> str:
+    """The network's reason in a few words (``Connection refused``), not the
+    library's paragraph about contacting support."""
+    text = str(exc.user_message or exc)
+    for pattern in _CAUSES:
+        found = pattern.search(text)
+        if found:
+            return found.group(1).strip()
+    return "a network error"
 
 
 def _is_json(body: object) -> bool:
