@@ -4,6 +4,7 @@ listed is left alone. On SQLite and on PostgreSQL + Redis."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -124,6 +125,22 @@ def test_dead_work_of_both_kinds_is_requeued_and_rung(stack: Stack) -> None:
     old = ledger.onboardings.get("cs_dead_old")
     assert old is not None and old.status == "dead"
     assert stack.doorbell().depth() == 3
+
+
+def test_json_says_what_matched_and_what_was_requeued(stack: Stack) -> None:
+    seeded(stack)
+
+    dry = run(stack.env, "retry", "--dead", "--since", "2h", "--dry-run", "--json")
+    done = run(stack.env, "retry", "--dead", "--since", "2h", "--json")
+
+    assert dry.exit_code == 0 and done.exit_code == 0, dry.output + done.output
+    listed_dry = json.loads(dry.stdout)
+    assert listed_dry["dry_run"] is True and listed_dry["requeued"] == []
+    matched = sorted(item["ident"] for item in listed_dry["matched"])
+    assert matched == ["cs_dead", "evt_dead_new", "evt_dead_other"]
+    report = json.loads(done.stdout)  # nothing but the JSON on stdout
+    assert sorted(item["ident"] for item in report["requeued"]) == matched
+    assert report["skipped"] == []
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,12 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 import requests
 import stripe
+from click.testing import CliRunner
 
+from csonboard.cli import main
 from processes import csonboard, free_port, running
 
 
@@ -79,3 +82,22 @@ def test_the_stripe_stand_in_serves_the_stripe_library_on_a_port(tmp_path: Path)
         prices = client.v1.prices.list({"lookup_keys": ["wordpress-monthly"]})
 
     assert [p.id for p in prices.data] == ["price_sandbox_wordpress_monthly"]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--price", "price_nope"], "choose one of: price_sandbox_static_monthly"),
+        (["--price", "price_sandbox_bandwidth_gb"], "not a sandbox price a plan sells"),
+        (["--timeout", "-5"], "--timeout"),
+        (["--timeout", "nan"], "must be a number of seconds"),
+    ],
+)
+def test_the_demo_refuses_what_it_cannot_buy_or_wait_for_with_status_2(
+    args: list[str], says: str
+) -> None:
+    result = CliRunner().invoke(main, ["demo", *args])
+
+    assert result.exit_code == 2, result.output
+    assert says in result.output
+    assert "Traceback" not in result.output

@@ -10,6 +10,7 @@ project exists.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -43,20 +44,49 @@ DESCRIBE = {
 }
 
 
+def _check_price(price: str) -> None:
+    """BadParameter unless the sandbox sells ``price`` and a plan maps it."""
+    from csonboard.plans import load_catalog as load_plans
+    from csonboard.sandbox.catalog import example_plans, load_catalog
+
+    plans = load_plans(example_plans())
+    sold = {
+        p["id"]: p.get("lookup_key")
+        for p in load_catalog()["stripe"]["prices"]
+        if plans.match(p["id"], p.get("lookup_key"), p.get("product"))
+    }
+    if price not in sold:
+        raise click.BadParameter(
+            f"{price!r} is not a sandbox price a plan sells; choose one of: "
+            + ", ".join(sorted(sold)),
+            param_hint="--price",
+        )
+
+
 @click.command("demo")
 @click.option(
     "--price",
     default="price_sandbox_wordpress_monthly",
     show_default=True,
-    help="A sandbox price to buy (see plugin/csonboard/sandbox/catalog.toml).",
+    help="A sandbox price to buy (an unknown one is refused with the list of prices).",
 )
 @click.option("--quantity", type=click.IntRange(1, 10), default=1, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the final onboarding record as JSON.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1, 3600),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait.",
+)
 @pass_context
 def command(ctx: Context, price: str, quantity: int, as_json: bool, timeout: float) -> None:
     """Buy a plan in the sandbox and watch it become a ComputeStacks project."""
     from csonboard.sandbox.stack import sandbox_stack
+
+    if not math.isfinite(timeout):  # nan passes every range check
+        raise click.BadParameter("must be a number of seconds", param_hint="--timeout")
+    _check_price(price)
 
     if ctx.log_level is None:  # the demo's own lines tell the story
         configure_logging("json" if ctx.log_format == "json" else "text", "WARNING")

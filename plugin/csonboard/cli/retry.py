@@ -15,7 +15,7 @@ from datetime import datetime
 import click
 
 from csonboard.cli.context import Context, pass_context
-from csonboard.cli.output import WHEN, echo_table, short_time
+from csonboard.cli.output import WHEN, echo_json, echo_table, short_time
 from csonboard.errors import CsonboardError
 from csonboard.operations.retry import (
     ACCOUNT,
@@ -47,6 +47,9 @@ _SHOWN = 20
 @click.option("--limit", type=click.IntRange(1, 1_000_000), help="At most this many, newest first.")
 @click.option("--dry-run", is_flag=True, help="List what would be re-queued; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help=f"Do not ask, even for more than {CONFIRM_ABOVE}.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="JSON for scripts (what matched and what was done)."
+)
 @pass_context
 def command(
     ctx: Context,
@@ -59,6 +62,7 @@ def command(
     limit: int | None,
     dry_run: bool,
     yes: bool,
+    as_json: bool,
 ) -> None:
     """Re-queue matching events and onboardings, each only if it is still as listed.
 
@@ -87,11 +91,15 @@ def command(
         items = find_retryable(
             ledger, selectors, types=types, since=since, until=until, limit=limit
         )
+        if as_json and (dry_run or not items):
+            echo_json({"dry_run": dry_run, "matched": items, "requeued": [], "skipped": []})
+            return
         if not items:
             click.echo("nothing matches; nothing to re-queue")
             return
-        click.echo(f"{_count(items)} match:")
-        _table(items, items if dry_run else items[:_SHOWN])
+        if not as_json:
+            click.echo(f"{_count(items)} match:")
+            _table(items, items if dry_run else items[:_SHOWN])
         if dry_run:
             click.echo("dry run: nothing was changed")
             return
@@ -109,6 +117,18 @@ def command(
             doorbell.close()
     finally:
         ledger.close()
+    if as_json:
+        echo_json(
+            {
+                "dry_run": False,
+                "matched": items,
+                "requeued": result.requeued,
+                "skipped": result.skipped,
+            }
+        )
+        if result.warning:
+            click.echo(f"csonboard: warning: {result.warning}", err=True)
+        return
     click.echo(f"re-queued {_count(result.requeued) if result.requeued else 'nothing'}")
     if result.skipped:
         idents = ", ".join(item.ident for item in result.skipped[:_SHOWN])
