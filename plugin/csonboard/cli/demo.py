@@ -101,7 +101,10 @@ def command(ctx: Context, price: str, quantity: int, as_json: bool, timeout: flo
         say(f"Checkout Session {session_id} created ({mode} mode, {quantity} x {price})")
         stack.pay(session_id, name="Ada Lovelace", email="ada@example.com")
         say("buyer paid; Stripe delivers the signed webhook to the receiver ...")
-        say(f"(the buyer's status page: {stack.receiver_url}/welcome?session_id={session_id})")
+        say(
+            f"(the buyer's status page, while the demo runs: "
+            f"{stack.receiver_url}/welcome?session_id={session_id})"
+        )
         onboarding = _follow(stack, session_id, timeout, say)
         projects = [o for o in stack.ledger.onboardings.orders(session_id) if o.project_id]
         if as_json:
