@@ -488,6 +488,7 @@ def test_a_different_body_under_a_known_id_is_kept_as_a_conflict_and_said_loudly
     assert any("evt_same arrived again with a different body" in r.getMessage() for r in warnings)
     scraped = endpoint.client.get("/metrics").get_data(as_text=True)
     assert 'outcome="conflict"' in scraped
+    assert "csonboard_event_conflicts 1.0" in scraped  # from the ledger: survives restarts
 
 
 def _post_chunked(app: Flask, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:

@@ -124,6 +124,12 @@ class LedgerCollector(Collector):
             *self._drift(),
             self._reversals(),
             GaugeMetricFamily(
+                "csonboard_event_conflicts",
+                "Bodies that arrived under a stored event's id and differ from it, kept "
+                "aside, never processed (`csonboard events show` shows them).",
+                value=self._ledger.events.conflict_count(),
+            ),
+            GaugeMetricFamily(
                 "csonboard_oldest_unfinished_onboarding_age_seconds",
                 "Age of the oldest onboarding still in progress (pending, running, waiting "
                 "or failed and due for a retry); 0 when there is none.",
