@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import requests
 from sqlalchemy import create_engine, text
@@ -49,3 +50,21 @@ def wait_ready(url: str, timeout: float = 30) -> None:
         except requests.RequestException:
             time.sleep(0.1)
     raise SystemExit(f"{url} did not start within {timeout} s")
+
+
+def sandbox_env(
+    data_dir: Path, stripe_url: str, stripe_key: str, cs_url: str, admin: tuple[str, str]
+) -> dict[str, str]:
+    """csonboard's settings for the sandboxes a benchmark runs in its process."""
+    from csonboard.sandbox.catalog import example_plans
+
+    return {
+        "CSONBOARD_DATA_DIR": str(data_dir),
+        "CSONBOARD_STRIPE_API_KEY": stripe_key,
+        "CSONBOARD_STRIPE_API_BASE": stripe_url,
+        "CSONBOARD_STRIPE_WEBHOOK_SECRETS": "whsec_unused",
+        "CSONBOARD_CS_URL": cs_url,
+        "CSONBOARD_CS_ADMIN_USERNAME": admin[0],
+        "CSONBOARD_CS_ADMIN_PASSWORD": admin[1],
+        "CSONBOARD_PLANS": str(example_plans()),
+    }

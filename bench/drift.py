@@ -91,7 +91,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import requests
 import stripe
-from common import DEFAULT_POSTGRES, drop_database, fresh_database
+from common import DEFAULT_POSTGRES, drop_database, fresh_database, sandbox_env
 from flask import Flask
 from sqlalchemy import insert
 
@@ -108,7 +108,6 @@ from csonboard.ledger.schema import (
 from csonboard.plans import Plan
 from csonboard.queue import open_doorbell
 from csonboard.runtime import build_services, drift_checks
-from csonboard.sandbox.catalog import example_plans
 from csonboard.sandbox.computestacks import accounts as cs_accounts
 from csonboard.sandbox.computestacks import create_app as create_cs_app
 from csonboard.sandbox.computestacks.records import (
@@ -366,14 +365,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     stripe_server = start_in_thread(stripe_app)
     database = None
     env = {
-        "CSONBOARD_DATA_DIR": str(work),
-        "CSONBOARD_STRIPE_API_KEY": KEY,
-        "CSONBOARD_STRIPE_API_BASE": stripe_server.url,
-        "CSONBOARD_STRIPE_WEBHOOK_SECRETS": "whsec_unused",
-        "CSONBOARD_CS_URL": cs.url,
-        "CSONBOARD_CS_ADMIN_USERNAME": admin[0],
-        "CSONBOARD_CS_ADMIN_PASSWORD": admin[1],
-        "CSONBOARD_PLANS": str(example_plans()),
+        **sandbox_env(work, stripe_server.url, KEY, cs.url, admin),
         "CSONBOARD_CS_TIMEOUT_SECONDS": str(TIMEOUT),  # as the bare read's
         "CSONBOARD_STRIPE_TIMEOUT_SECONDS": str(TIMEOUT),
     }

@@ -39,14 +39,13 @@ from typing import Any
 
 import requests
 import stripe
-from common import DEFAULT_POSTGRES, drop_database, fresh_database
+from common import DEFAULT_POSTGRES, drop_database, fresh_database, sandbox_env
 from prometheus_client import REGISTRY
 from sqlalchemy import insert
 
 from csonboard.ledger import Ledger
 from csonboard.ledger.schema import onboarding_steps, onboardings
 from csonboard.runtime import build_services, usage_sync
-from csonboard.sandbox.catalog import example_plans
 from csonboard.sandbox.computestacks import create_app as create_cs_app
 from csonboard.sandbox.server import start_in_thread
 from csonboard.sandbox.stripe import create_app as create_stripe_app
@@ -85,16 +84,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stripe_app = create_stripe_app(api_key=KEY, check_contract=False)
     stripe_server = start_in_thread(stripe_app)
     database = None
-    env = {
-        "CSONBOARD_DATA_DIR": str(work),
-        "CSONBOARD_STRIPE_API_KEY": KEY,
-        "CSONBOARD_STRIPE_API_BASE": stripe_server.url,
-        "CSONBOARD_STRIPE_WEBHOOK_SECRETS": "whsec_unused",
-        "CSONBOARD_CS_URL": cs.url,
-        "CSONBOARD_CS_ADMIN_USERNAME": admin[0],
-        "CSONBOARD_CS_ADMIN_PASSWORD": admin[1],
-        "CSONBOARD_PLANS": str(example_plans()),
-    }
+    env = sandbox_env(work, stripe_server.url, KEY, cs.url, admin)
     if args.backend == "postgres":
         database = fresh_database(args.database_url, work.name)
         env["CSONBOARD_DATABASE_URL"] = database

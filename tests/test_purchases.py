@@ -17,6 +17,7 @@ import pytest
 
 from csonboard.ledger import Onboarding
 from csonboard.sandbox.stack import SandboxStack, sandbox_stack
+from shop_support import open_shop
 from shop_support import settle as settle_customer
 
 WORDPRESS = "price_sandbox_wordpress_monthly"  # a project with two services
@@ -25,15 +26,7 @@ STATIC = "price_sandbox_static_monthly"  # a project with one service
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Iterator[SandboxStack]:
-    with sandbox_stack(
-        tmp_path / "data",
-        CSONBOARD_ONBOARDING_POLL_SECONDS="0.1",
-        CSONBOARD_WORKER_BACKOFF_SECONDS="0.2",
-    ) as stack:
-        stack.sandbox(
-            "computestacks", "orders", {"pending_seconds": 0.1, "processing_seconds": 0.1}
-        )
-        stack.sandbox("computestacks", "services", {"power_seconds": 0.1})
+    with open_shop(tmp_path) as stack:
         yield stack
 
 
