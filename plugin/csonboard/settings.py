@@ -96,12 +96,9 @@ def _http_url(value: str) -> str:
     if not value:
         return value
     parts = urlsplit(value)
-    try:
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        port_ok = False
-    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        raise ValueError("must be an http:// or https:// URL with a host (and a valid port)")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    _check_port(value)
     return value
 
 
@@ -279,14 +276,15 @@ class Settings(_Section):
         ConfigError naming the path, rather than a new empty one."""
         from csonboard.ledger import Ledger
 
-        if must_exist and not self.database_url:
-            path = self.data_dir / "ledger.db"
-            if not path.is_file():
-                raise ConfigError(
-                    "data_dir (CSONBOARD_DATA_DIR)",
-                    f"no ledger at {path.absolute()}: `csonboard db upgrade` creates one, "
-                    "or point CSONBOARD_DATA_DIR (or CSONBOARD_DATABASE_URL) at yours",
-                )
+        sqlite = self.ledger_url.removeprefix("sqlite:///")
+        if must_exist and sqlite != self.ledger_url and not Path(sqlite).is_file():
+            raise ConfigError(
+                "database_url (CSONBOARD_DATABASE_URL)"
+                if self.database_url
+                else "data_dir (CSONBOARD_DATA_DIR)",
+                f"no ledger at {Path(sqlite).absolute()}: `csonboard db upgrade` creates one, "
+                "or point CSONBOARD_DATA_DIR (or CSONBOARD_DATABASE_URL) at yours",
+            )
         return Ledger.open(
             self.ledger_url,
             pool_size=self.database_pool_size,
